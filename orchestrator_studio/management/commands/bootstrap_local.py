@@ -1,0 +1,47 @@
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from orchestrator_studio.models import ApiToken
+
+CREDENTIALS_FILE = Path(settings.BASE_DIR) / ".local" / "admin-credentials"
+
+
+class Command(BaseCommand):
+    help = "Local development only: make an admin user if none exists and print how to log in."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+
+    def handle(self, *args: Any, url: str, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("bootstrap_local runs only with DEBUG=true.")
+        user_model = get_user_model()
+        admin = user_model.objects.filter(is_superuser=True).order_by("pk").first()
+        if admin is None:
+            password = secrets.token_urlsafe(12)
+            admin = user_model.objects.create_superuser(username="admin", email="", password=password)
+            CREDENTIALS_FILE.parent.mkdir(exist_ok=True)
+            CREDENTIALS_FILE.write_text(f"{admin.username}\n{password}\n")
+            CREDENTIALS_FILE.chmod(0o600)
+        if CREDENTIALS_FILE.exists():
+            username, password = CREDENTIALS_FILE.read_text().split("\n")[:2]
+        else:
+            username, password = admin.username, "(set before; `manage.py changepassword` resets it)"
+        _, token = ApiToken.issue(user=admin, name="make run")
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    f"  Admin:     {url}admin/   user {username}   password {password}",
+                    f"  API docs:  {url}docs",
+                    f"  API token: {token}",
+                    f'  Try:       curl -H "Authorization: Bearer {token}" {url}api/agents/',
+                    "",
+                ]
+            )
+        )

@@ -1,0 +1,192 @@
+"""Admin for the four registries. Secrets are password inputs: left blank, the stored value is kept."""
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from registry import secrets
+from registry.models import DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
+from registry.services import registry_entry_delete, registry_entry_save
+
+KEEP_HELP = "Write-only. Leave blank to keep the stored value."
+
+
+class PrettyJSONField(forms.JSONField):
+    widget = forms.Textarea(attrs={"rows": 8, "cols": 80, "style": "font-family: monospace"})
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, indent=2, sort_keys=True)
+
+
+class RegistryEntryForm(forms.ModelForm):
+    """Keeps stored secrets when their input is blank or still shows the mask."""
+
+    secret_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.secret_fields:
+            stored = getattr(self.instance, name, "")
+            self.fields[name] = forms.CharField(
+                required=False,
+                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                help_text=f"{KEEP_HELP} Currently {'set' if stored else 'not set'}.",
+            )
+        if "config" in self.fields:
+            self.initial["config"] = secrets.join_config(
+                self.instance.config, self.instance.secret_config, masked=True
+            )
+            self.fields[
+                "config"
+            ].help_text = "Secret keys show masked; leave a mask as it is to keep the value."
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in self.secret_fields:
+            if not cleaned.get(name):
+                cleaned[name] = getattr(self.instance, name, "")
+        if isinstance(cleaned.get("config"), dict):
+            public, incoming = secrets.split_config(cleaned["config"])
+            cleaned["config"] = public
+            self.instance.secret_config = secrets.merge_secrets(self.instance.secret_config, incoming)
+        return cleaned
+
+
+class RegistryAdmin(admin.ModelAdmin):
+    search_fields = ["name", "description"]
+    readonly_fields = ["created_at", "updated_at"]
+    formfield_overrides: dict[Any, dict[str, Any]] = {}
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.get_internal_type() == "JSONField":
+            kwargs["form_class"] = PrettyJSONField
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: RegistryEntry, form: Any, change: bool) -> None:
+        registry_entry_save(instance=obj, data={})
+
+    def delete_model(self, request: HttpRequest, obj: RegistryEntry) -> None:
+        registry_entry_delete(instance=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            registry_entry_delete(instance=obj)
+
+
+class LLMConfigForm(RegistryEntryForm):
+    secret_fields = ("api_key",)
+
+    class Meta:
+        model = LLMConfig
+        fields = [
+            "name",
+            "description",
+            "enabled",
+            "is_default",
+            "model",
+            "base_url",
+            "api_key",
+            "temperature",
+            "max_tokens",
+            "timeout_seconds",
+            "max_retries",
+            "reasoning_effort",
+        ]
+
+
+@admin.register(LLMConfig)
+class LLMConfigAdmin(RegistryAdmin):
+    form = LLMConfigForm
+    list_display = ["name", "model", "base_url", "is_default", "enabled", "updated_at"]
+    list_filter = ["enabled", "is_default", "model"]
+    search_fields = ["name", "model", "base_url", "description"]
+
+
+class ExternalAgentForm(RegistryEntryForm):
+    secret_fields = ("auth_token",)
+
+    class Meta:
+        model = ExternalAgent
+        fields = [
+            "name",
+            "description",
+            "enabled",
+            "url",
+            "auth_token",
+            "endpoint",
+            "health_path",
+            "timeout_seconds",
+            "metadata",
+            "input_schema",
+        ]
+
+
+@admin.register(ExternalAgent)
+class ExternalAgentAdmin(RegistryAdmin):
+    form = ExternalAgentForm
+    list_display = ["name", "url", "endpoint", "timeout_seconds", "enabled", "updated_at"]
+    list_filter = ["enabled"]
+    search_fields = ["name", "url", "description"]
+
+
+class ToolForm(RegistryEntryForm):
+    class Meta:
+        model = Tool
+        fields = ["name", "description", "enabled", "type", "config", "parameters"]
+
+
+@admin.register(Tool)
+class ToolAdmin(RegistryAdmin):
+    form = ToolForm
+    list_display = ["name", "type", "enabled", "updated_at"]
+    list_filter = ["type", "enabled"]
+
+
+class DataSourceForm(RegistryEntryForm):
+    secret_fields = ("auth_token",)
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="The DSN's password (postgres). " + KEEP_HELP,
+    )
+
+    class Meta:
+        model = DataSource
+        fields = [
+            "name",
+            "description",
+            "enabled",
+            "type",
+            "url",
+            "password",
+            "auth_token",
+            "timeout_seconds",
+            "config",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        url, password = secrets.split_dsn(cleaned.get("url") or "")
+        cleaned["url"] = url
+        new_password = cleaned.get("password") or (password if not secrets.is_mask(password) else "")
+        if new_password:
+            self.instance.url_password = new_password
+        return cleaned
+
+
+@admin.register(DataSource)
+class DataSourceAdmin(RegistryAdmin):
+    form = DataSourceForm
+    list_display = ["name", "type", "masked_url", "timeout_seconds", "enabled", "updated_at"]
+    list_filter = ["type", "enabled"]
+    search_fields = ["name", "url", "description"]
+
+    @admin.display(description="URL")
+    def masked_url(self, obj: DataSource) -> str:
+        return obj.masked_url

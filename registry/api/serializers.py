@@ -1,0 +1,129 @@
+"""Shapes of the registry API. Secrets are write-only: responses say `<secret>_set` and mask config ones."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from registry.models import DataSource, ExternalAgent, LLMConfig, Tool
+
+
+def _secret_field(help_text: str) -> serializers.CharField:
+    return serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=4096,
+        help_text=help_text,
+    )
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class ConfigField(serializers.Field):
+    """`config` with secret keys masked on the way out; reads the instance whole to reach its secrets."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, instance: Tool | DataSource) -> dict[str, Any]:
+        from registry.secrets import join_config
+
+        return join_config(instance.config, instance.secret_config, masked=True)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return {"config": data}
+
+
+@extend_schema_field({"type": "string"})
+class DsnField(serializers.Field):
+    """A datasource URL; a DSN's password is write-only and shown as `****`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", **kwargs)
+
+    def to_representation(self, instance: DataSource) -> str:
+        return instance.masked_url
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, str) or not data or len(data) > 500:
+            raise serializers.ValidationError("Must be a URL of at most 500 characters.")
+        return {"url": data}
+
+
+class LLMConfigSerializer(serializers.ModelSerializer):
+    api_key = _secret_field("Write-only. Empty: OPENAI_API_KEY from the environment.")
+    api_key_set = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LLMConfig
+        fields = [
+            "name", "model", "base_url", "api_key", "api_key_set", "temperature", "max_tokens",
+            "timeout_seconds", "max_retries", "reasoning_effort", "is_default", "enabled", "description",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_api_key_set(self, obj: LLMConfig) -> bool:
+        return bool(obj.api_key)
+
+
+class ExternalAgentSerializer(serializers.ModelSerializer):
+    auth_token = _secret_field("Write-only. Sent to the agent as 'Authorization: Bearer'.")
+    auth_token_set = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExternalAgent
+        fields = [
+            "name", "url", "auth_token", "auth_token_set", "endpoint", "health_path", "timeout_seconds",
+            "enabled", "description", "metadata", "input_schema", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_auth_token_set(self, obj: ExternalAgent) -> bool:
+        return bool(obj.auth_token)
+
+
+class ToolSerializer(serializers.ModelSerializer):
+    config = ConfigField(required=False)
+
+    class Meta:
+        model = Tool
+        fields = [
+            "name",
+            "type",
+            "description",
+            "enabled",
+            "config",
+            "parameters",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class DataSourceSerializer(serializers.ModelSerializer):
+    url = DsnField()
+    auth_token = _secret_field("Write-only. Sent as the Authorization header (Cube.js, HTTP).")
+    auth_token_set = serializers.SerializerMethodField()
+    config = ConfigField(required=False)
+
+    class Meta:
+        model = DataSource
+        fields = [
+            "name", "type", "url", "auth_token", "auth_token_set", "timeout_seconds", "enabled",
+            "description", "config", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_auth_token_set(self, obj: DataSource) -> bool:
+        return bool(obj.auth_token)
+
+
+class ToolTypeSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    description = serializers.CharField()
+    config_schema = serializers.JSONField()
+    default_parameters = serializers.JSONField()

@@ -1,0 +1,189 @@
+"""What administrators register: the LLM, external agents, tools and datasources.
+
+Secrets sit in encrypted columns (`registry.fields`); the public `config` and `url` hold none. Validation
+that needs more than one field lives in `clean()`, so the API (through services) and the admin share it.
+"""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from registry import secrets, tool_types
+from registry.fields import EncryptedJSONField, EncryptedTextField
+from registry.validation import validate_http_url, validate_json_schema, validate_relative_path
+
+NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+name_validator = RegexValidator(
+    NAME_RE, "Use 1-63 lowercase letters, digits, '_' or '-', starting with a letter or digit."
+)
+
+
+class RegistryEntry(models.Model):
+    name = models.CharField(max_length=63, unique=True, validators=[name_validator])
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReasoningEffort(models.TextChoices):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class LLMConfig(RegistryEntry):
+    model = models.CharField(max_length=200, default="gpt-4o")
+    base_url = models.URLField(  # noqa: DJ001 (API.md: null means OpenAI itself)
+        max_length=500, null=True, blank=True, help_text="Empty: OpenAI. Else any OpenAI-compatible server."
+    )
+    api_key = EncryptedTextField(blank=True, help_text="Empty: the OPENAI_API_KEY environment variable.")
+    temperature = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    max_tokens = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    timeout_seconds = models.FloatField(
+        default=60.0, validators=[MinValueValidator(1.0), MaxValueValidator(600.0)]
+    )
+    max_retries = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(10)])
+    reasoning_effort = models.CharField(  # noqa: DJ001 (API.md: null means not a reasoning model)
+        max_length=10, choices=ReasoningEffort.choices, null=True, blank=True
+    )
+    is_default = models.BooleanField(default=False)
+
+    class Meta(RegistryEntry.Meta):
+        verbose_name = "LLM config"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="one_default_llm_config"
+            )
+        ]
+
+    def clean(self) -> None:
+        if self.base_url:
+            validate_http_url(self.base_url, field="base_url")
+
+
+def default_agent_input_schema() -> dict[str, Any]:
+    return {"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]}
+
+
+class ExternalAgent(RegistryEntry):
+    url = models.URLField(max_length=500, help_text="The agent's http(s) base URL.")
+    auth_token = EncryptedTextField(blank=True, help_text="Sent as 'Authorization: Bearer'.")
+    endpoint = models.CharField(max_length=300, default="/execute")
+    health_path = models.CharField(max_length=300, default="/health")
+    timeout_seconds = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(600)]
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    input_schema = models.JSONField(default=default_agent_input_schema, blank=True)
+
+    class Meta(RegistryEntry.Meta):
+        verbose_name = "external agent"
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        for field, check in (
+            ("url", lambda: validate_http_url(self.url, field="url")),
+            ("endpoint", lambda: validate_relative_path(self.endpoint)),
+            ("health_path", lambda: validate_relative_path(self.health_path)),
+            ("input_schema", lambda: validate_json_schema(self.input_schema)),
+        ):
+            try:
+                check()
+            except ValidationError as exc:
+                errors.setdefault(field, []).extend(exc.messages)
+        if not isinstance(self.metadata, dict):
+            errors["metadata"] = ["Must be a JSON object."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class Tool(RegistryEntry):
+    type = models.CharField(max_length=30, choices=tool_types.ToolType.choices)
+    config = models.JSONField(default=dict, blank=True, help_text="Per type; secret keys are kept apart.")
+    secret_config = EncryptedJSONField(blank=True, editable=False)
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="JSON Schema offered to the LLM. Empty: the type's default."
+    )
+
+    class Meta(RegistryEntry.Meta):
+        indexes = [models.Index(fields=["type", "enabled"])]
+
+    @property
+    def full_config(self) -> dict[str, Any]:
+        """The config with its real secrets, for connectors only."""
+        return secrets.join_config(self.config, self.secret_config)
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.type not in tool_types.ToolType.values:
+            raise ValidationError({"type": [f"Unknown tool type {self.type!r}."]})
+        if not self.parameters:
+            self.parameters = tool_types.TOOL_TYPES[self.type].default_parameters
+        try:
+            validate_json_schema(self.parameters)
+        except ValidationError as exc:
+            errors["parameters"] = exc.messages
+        config_errors = tool_types.config_errors(self.type, self.full_config)
+        if config_errors:
+            errors["config"] = config_errors
+        if errors:
+            raise ValidationError(errors)
+
+
+class DataSourceType(models.TextChoices):
+    POSTGRES = "postgres", "PostgreSQL"
+    CUBEJS = "cubejs", "Cube.js"
+    HTTP = "http", "HTTP"
+
+
+class DataSource(RegistryEntry):
+    type = models.CharField(max_length=20, choices=DataSourceType.choices)
+    url = models.CharField(max_length=500, help_text="postgresql:// DSN, Cube.js base URL or HTTP base URL.")
+    url_password = EncryptedTextField(blank=True, editable=False)
+    auth_token = EncryptedTextField(blank=True)
+    timeout_seconds = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(600)]
+    )
+    config = models.JSONField(
+        default=dict, blank=True, help_text='e.g. {"max_rows": 1000, "schema": "public"}'
+    )
+    secret_config = EncryptedJSONField(blank=True, editable=False)
+
+    class Meta(RegistryEntry.Meta):
+        verbose_name = "datasource"
+        indexes = [models.Index(fields=["type", "enabled"])]
+
+    @property
+    def dsn(self) -> str:
+        """The URL with its real password, for connectors only."""
+        return secrets.join_dsn(self.url, self.url_password)
+
+    @property
+    def masked_url(self) -> str:
+        return secrets.join_dsn(self.url, self.url_password, masked=True)
+
+    @property
+    def full_config(self) -> dict[str, Any]:
+        return secrets.join_config(self.config, self.secret_config)
+
+    def clean(self) -> None:
+        if self.type == DataSourceType.POSTGRES:
+            if not self.url.startswith(("postgresql://", "postgres://")):
+                raise ValidationError({"url": ["A postgres datasource needs a postgresql:// DSN."]})
+        else:
+            validate_http_url(self.url, field="url")
+        max_rows = self.config.get("max_rows") if isinstance(self.config, dict) else None
+        if not isinstance(self.config, dict):
+            raise ValidationError({"config": ["Must be a JSON object."]})
+        if max_rows is not None and (not isinstance(max_rows, int) or not 1 <= max_rows <= 100_000):
+            raise ValidationError({"config": ["max_rows must be an integer from 1 to 100000."]})

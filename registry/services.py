@@ -1,0 +1,70 @@
+"""Writes to the registry. The API, the admin's forms, the import command and tests all come through here."""
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from orchestrator_studio.errors import ValidationFailed, django_validation_fields
+from registry import secrets
+from registry.models import DataSource, LLMConfig, RegistryEntry
+
+SECRET_FIELDS = ("api_key", "auth_token")
+
+
+def _apply(instance: RegistryEntry, data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if key in SECRET_FIELDS:
+            if not secrets.is_mask(value):
+                setattr(instance, key, value or "")
+        elif key == "config":
+            public, incoming = secrets.split_config(value or {})
+            instance.config = public  # type: ignore[attr-defined]
+            instance.secret_config = secrets.merge_secrets(instance.secret_config, incoming)  # type: ignore[attr-defined]
+        elif key == "url" and isinstance(instance, DataSource):
+            url, password = secrets.split_dsn(value)
+            instance.url = url
+            if password and not secrets.is_mask(password):
+                instance.url_password = password
+        else:
+            setattr(instance, key, value)
+
+
+def registry_entry_save(*, instance: RegistryEntry, data: dict[str, Any]) -> RegistryEntry:
+    """Apply `data` to a new or existing entry, validate it whole, and save it in one transaction.
+
+    Secrets left out of `data`, or sent back as their mask, keep their stored value.
+    """
+    _apply(instance, data)
+    try:
+        instance.full_clean()
+        with transaction.atomic():
+            if isinstance(instance, LLMConfig):
+                _settle_default_before_save(instance)
+            instance.save()
+    except ValidationError as exc:
+        raise ValidationFailed("Invalid input.", fields=django_validation_fields(exc)) from exc
+    except IntegrityError as exc:
+        raise ValidationFailed(
+            "Invalid input.",
+            fields={"name": [f"A {instance._meta.verbose_name} with this name already exists."]},
+        ) from exc
+    return instance
+
+
+def _settle_default_before_save(config: LLMConfig) -> None:
+    """Exactly one default: setting the flag moves it; the first config becomes the default."""
+    others = LLMConfig.objects.select_for_update().exclude(pk=config.pk)
+    if config.is_default:
+        others.filter(is_default=True).update(is_default=False)
+    elif not others.filter(is_default=True).exists():
+        config.is_default = True
+
+
+def registry_entry_delete(*, instance: RegistryEntry) -> None:
+    with transaction.atomic():
+        instance.delete()
+        if isinstance(instance, LLMConfig) and instance.is_default:
+            successor = LLMConfig.objects.filter(enabled=True).order_by("created_at").first()
+            if successor:
+                LLMConfig.objects.filter(pk=successor.pk).update(is_default=True)

@@ -1,0 +1,128 @@
+"""The kinds of tool an admin can register: their config schema and the parameters offered to the LLM."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+from django.db import models
+
+from registry.secrets import SECRET_KEY_PATTERN
+
+
+class ToolType(models.TextChoices):
+    HTTP = "http", "HTTP API"
+    WEB_SEARCH = "web_search", "Web search"
+    CODE_EXECUTOR = "code_executor", "Code executor"
+    COMPOSIO = "composio", "Composio action"
+
+
+@dataclass(frozen=True)
+class ToolTypeSpec:
+    type: str
+    description: str
+    config_schema: dict[str, Any]
+    default_parameters: dict[str, Any]
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required or [],
+        "additionalProperties": False,
+    }
+
+
+_URL = {"type": "string", "pattern": "^https?://"}
+
+TOOL_TYPES: dict[str, ToolTypeSpec] = {
+    ToolType.HTTP: ToolTypeSpec(
+        type=ToolType.HTTP,
+        description="Calls an HTTP API under a configured base URL; the LLM fills path, query and body.",
+        config_schema=_object(
+            {
+                "base_url": _URL,
+                "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"], "default": "GET"},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "auth_token": {"type": "string"},
+                "timeout": {"type": "number", "minimum": 1, "maximum": 600, "default": 30},
+            },
+            ["base_url"],
+        ),
+        default_parameters={
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "Path under the API's base URL."},
+                "query": {"type": "object", "description": "Query string parameters."},
+                "body": {"type": "object", "description": "JSON body."},
+            },
+        },
+    ),
+    ToolType.WEB_SEARCH: ToolTypeSpec(
+        type=ToolType.WEB_SEARCH,
+        description="Searches the web through a SearXNG, Tavily or Brave style JSON API.",
+        config_schema=_object(
+            {
+                "provider": {"enum": ["searxng", "tavily", "brave"], "default": "searxng"},
+                "endpoint": _URL,
+                "api_key": {"type": "string"},
+                "max_results": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
+                "timeout": {"type": "number", "minimum": 1, "maximum": 600, "default": 30},
+            },
+            ["provider", "endpoint"],
+        ),
+        default_parameters={
+            "type": "object",
+            "properties": {"query": {"type": "string", "description": "What to search for."}},
+            "required": ["query"],
+        },
+    ),
+    ToolType.CODE_EXECUTOR: ToolTypeSpec(
+        type=ToolType.CODE_EXECUTOR,
+        description="Runs Python in a separate, resource-limited, time-limited process (off by default).",
+        config_schema=_object(
+            {
+                "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 300, "default": 10},
+                "memory_mb": {"type": "integer", "minimum": 32, "maximum": 4096, "default": 256},
+            }
+        ),
+        default_parameters={
+            "type": "object",
+            "properties": {"code": {"type": "string", "description": "Python source; print() the result."}},
+            "required": ["code"],
+        },
+    ),
+    ToolType.COMPOSIO: ToolTypeSpec(
+        type=ToolType.COMPOSIO,
+        description="Executes one Composio tool (by slug) for a configured user.",
+        config_schema=_object(
+            {
+                "slug": {"type": "string", "minLength": 1},
+                "user_id": {"type": "string", "minLength": 1, "default": "default"},
+                "version": {"type": "string"},
+                "timeout": {"type": "number", "minimum": 1, "maximum": 600, "default": 60},
+            },
+            ["slug"],
+        ),
+        default_parameters={"type": "object", "properties": {}},
+    ),
+}
+
+
+def config_errors(tool_type: str, config: Any) -> list[str]:
+    """Every way `config` breaks its type's schema, as readable messages (empty when valid)."""
+    spec = TOOL_TYPES.get(tool_type)
+    if spec is None:
+        return [f"Unknown tool type {tool_type!r}."]
+    validator = jsonschema.Draft202012Validator(spec.config_schema)
+    return [
+        _describe(error)
+        for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    ]
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path) or "config"
+    if SECRET_KEY_PATTERN.search(path) or path.startswith("headers."):
+        return f"{path}: invalid value (not shown: it may be a secret)."
+    return f"{path}: {error.message}"

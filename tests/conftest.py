@@ -1,0 +1,49 @@
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from orchestrator_studio.models import ApiToken
+
+
+def _client_for(user) -> APIClient:
+    _, raw = ApiToken.issue(user=user)
+    client = APIClient(SERVER_NAME="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    client.user = user
+    client.raw_token = raw
+    return client
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_user(username="staff", password="pw-staff-123", is_staff=True)
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user(username="alice", password="pw-alice-123")
+
+
+@pytest.fixture
+def other_user(db):
+    return get_user_model().objects.create_user(username="bob", password="pw-bob-123")
+
+
+@pytest.fixture
+def staff_client(staff_user) -> APIClient:
+    return _client_for(staff_user)
+
+
+@pytest.fixture
+def user_client(user) -> APIClient:
+    return _client_for(user)
+
+
+@pytest.fixture
+def other_client(other_user) -> APIClient:
+    return _client_for(other_user)
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient(SERVER_NAME="localhost")
