@@ -11,5 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/composio/", include("registry.api.composio_urls")),
     path("api/", include("registry.api.urls")),
+    path("", include("threads.api.urls")),
+    path("", include("monitoring.urls")),
 ]

@@ -1,3 +1,5 @@
+pytest_plugins = ["tests.fakes.fixtures"]
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
