@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (`/ws/...`)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (`/ws/...`), and the `runs` channel
+that `runworker` processes consume."""
 
 import os
 
@@ -7,6 +8,24 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_studio.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from registry.config_files import registry_import_configured_files  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+# Every server process (uvicorn, daphne, `runserver`, `runworker`) starts with the `*_CONFIG_PATH` files
+# imported; not in AppConfig.ready(), which also runs for `migrate` and the test suite.
+registry_import_configured_files()
+
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from threads.routing import websocket_urlpatterns  # noqa: E402
+from threads.worker import RunWorkerConsumer  # noqa: E402
+from threads.ws_auth import websocket_security  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # Origin check (ALLOWED_HOSTS, CORS_ALLOWED_ORIGINS), then `?token=` authentication.
+        "websocket": websocket_security(URLRouter(websocket_urlpatterns)),
+        # `manage.py runworker runs`: runs handed over by RUN_EXECUTOR=worker.
+        "channel": ChannelNameRouter({"runs": RunWorkerConsumer.as_asgi()}),
+    }
+)

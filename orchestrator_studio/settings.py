@@ -4,6 +4,7 @@ With no environment at all (and DEBUG on) the project runs on embedded defaults:
 channel layer, the local-memory cache and the inline run executor.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "monitoring.middleware.request_metrics",
     "orchestrator_studio.middleware.api_error_envelope",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -91,7 +93,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000, "expiry": 60},
+            # redis-py's default read timeout (5 s) equals channels-redis's blocking pop (5 s): an idle
+            # `receive` (a run worker, a websocket) would then fail with a read timeout. Reads wait longer.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "capacity": 5000,
+                "expiry": 60,
+            },
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -114,7 +122,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # Request bodies: one limit for the whole API, enforced as a JSON 413.
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=1_048_576)
@@ -139,6 +146,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The agent's async views (execute, SSE stream, /v1/chat) are plain Django views: documented by a hook.
+    "POSTPROCESSING_HOOKS": [
+        "threads.api.openapi.add_async_views",
+        "drf_spectacular.hooks.postprocess_schema_enums",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "ThreadStatusEnum": "threads.models.Thread.Status",
+        "RunStatusEnum": "threads.models.Run.Status",
+    },
 }
 
 # Secrets at rest: comma-separated Fernet keys, the first encrypts, all decrypt (rotation).
@@ -173,27 +189,53 @@ MAX_RUN_STEPS = env.int("MAX_RUN_STEPS", default=10)
 MEMORY_CONTEXT_TOKENS = env.int("MEMORY_CONTEXT_TOKENS", default=8000)
 RUN_HEARTBEAT_SECONDS = env.int("RUN_HEARTBEAT_SECONDS", default=5)
 RUN_ORPHAN_AFTER_SECONDS = env.int("RUN_ORPHAN_AFTER_SECONDS", default=60)
+# Seconds between sweeps for orphaned runs in every process that executes runs (0: only at start-up).
+RUN_RECOVERY_INTERVAL_SECONDS = env.int("RUN_RECOVERY_INTERVAL_SECONDS", default=30)
+# A tool's output is cut to this many characters before it goes back to the LLM (and into events).
+TOOL_OUTPUT_MAX_CHARS = env.int("TOOL_OUTPUT_MAX_CHARS", default=16000)
+# Seconds between `: ping` comments on an idle SSE stream (API.md: at least every 10 s).
+SSE_PING_SECONDS = min(env.float("SSE_PING_SECONDS", default=8.0), 10.0)
 
 # Monitoring.
 HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=30)
 METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# The recent-log store behind /api/monitoring/logs (Redis list with REDIS_URL, else per-process memory).
+LOG_STORE_LEVEL = env.str("LOG_STORE_LEVEL", default="INFO").upper()
+LOG_STORE_MAX_RECORDS = env.int("LOG_STORE_MAX_RECORDS", default=2000)
+CONNECTIVITY_TIMEOUT_SECONDS = env.float("CONNECTIVITY_TIMEOUT_SECONDS", default=10.0)
+# prometheus_client reads this variable itself, and turns multiprocess mode on when it merely exists.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+else:
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {
+            "()": "monitoring.logformat.ScrubbingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "monitoring.logformat.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "text"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout" if LOG_FORMAT == "json" else "ext://sys.stderr",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        },
+        "log_store": {"class": "monitoring.logstore.SharedLogHandler", "level": LOG_STORE_LEVEL},
     },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "root": {"handlers": ["console", "log_store"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.db.backends": {"level": "INFO"},
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
     },

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/composio/", include("registry.api.composio_urls")),
+    path("api/", views.api_root, name="api-root"),
     path("api/", include("registry.api.urls")),
     path("", include("threads.api.urls")),
     path("", include("monitoring.urls")),

@@ -1,4 +1,4 @@
-"""Public, unauthenticated endpoints: the API root, liveness and readiness."""
+"""The project's own endpoints: the public root, liveness and readiness, and the (authenticated) API index."""
 
 import time
 import uuid
@@ -8,6 +8,11 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from orchestrator_studio import __version__
 
@@ -61,4 +66,28 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
+
+
+API_COLLECTIONS = {
+    "llm_configs": "/api/llm/configs/",
+    "llm_config": "/api/llm/config",
+    "agents": "/api/agents/",
+    "tools": "/api/tools/",
+    "tool_types": "/api/tools/types/available",
+    "datasources": "/api/datasources/",
+    "threads": "/api/threads/",
+    "monitoring": "/api/monitoring/health",
+}
+
+
+@extend_schema(
+    summary="The API's main collections",
+    responses=inline_serializer("ApiRoot", {"links": serializers.DictField(child=serializers.URLField())}),
+)
+@api_view(["GET"])
+def api_root(request: Request) -> Response:
+    """Where `GET /` points for "the API": links to the collections (API.md lists every endpoint)."""
+    return Response(
+        {"links": {name: request.build_absolute_uri(path) for name, path in API_COLLECTIONS.items()}}
     )

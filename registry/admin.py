@@ -1,14 +1,22 @@
 """Admin for the four registries. Secrets are password inputs: left blank, the stored value is kept."""
 
+import asyncio
 import json
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.http import require_POST
 
 from registry import secrets
+from registry.connectors.probes import probe_entry
+from registry.connectors.results import ProbeResult
 from registry.models import DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
 from registry.services import registry_entry_delete, registry_entry_save
 
@@ -24,8 +32,17 @@ class PrettyJSONField(forms.JSONField):
         return json.dumps(value, indent=2, sort_keys=True)
 
 
+def _form_field(db_field: Any, **kwargs: Any) -> Any:
+    if isinstance(db_field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return db_field.formfield(**kwargs)
+
+
 class RegistryEntryForm(forms.ModelForm):
     """Keeps stored secrets when their input is blank or still shows the mask."""
+
+    class Meta:
+        formfield_callback = _form_field
 
     secret_fields: tuple[str, ...] = ()
 
@@ -58,14 +75,57 @@ class RegistryEntryForm(forms.ModelForm):
         return cleaned
 
 
+async def _probe_all(entries: list[RegistryEntry]) -> list[ProbeResult]:
+    return await asyncio.gather(*(probe_entry(entry) for entry in entries))
+
+
+def _report(request: HttpRequest, entry: RegistryEntry, result: ProbeResult) -> None:
+    latency = f"{result.latency_ms:g} ms"
+    if result.ok:
+        messages.success(request, f"{entry}: connection OK ({latency}).")
+    else:
+        messages.error(request, f"{entry}: connection failed ({latency}): {result.error}")
+
+
 class RegistryAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     readonly_fields = ["created_at", "updated_at"]
     formfield_overrides: dict[Any, dict[str, Any]] = {}
+    actions = ["test_connection"]
+    change_form_template = "admin/registry/registry_change_form.html"
+
+    @admin.action(description="Test connection", permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        entries = list(queryset)
+        for entry, result in zip(entries, async_to_sync(_probe_all)(entries), strict=True):
+            _report(request, entry, result)
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.model._meta
+        test_view = self.admin_site.admin_view(require_POST(self.test_connection_view))
+        return [
+            path("<path:object_id>/test/", test_view, name=f"{opts.app_label}_{opts.model_name}_test"),
+            *super().get_urls(),
+        ]
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        """The change page's "Test connection" button: probe, report as a message, go back."""
+        entry = self.get_object(request, object_id)
+        if entry is None:
+            raise Http404
+        if not self.has_change_permission(request, entry):
+            raise PermissionDenied
+        _report(request, entry, async_to_sync(probe_entry)(entry))
+        opts = self.model._meta
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[entry.pk])
+        )
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.get_internal_type() == "JSONField":
             kwargs["form_class"] = PrettyJSONField
+        elif isinstance(db_field, models.URLField):
+            kwargs["assume_scheme"] = "https"
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: RegistryEntry, form: Any, change: bool) -> None:
@@ -82,7 +142,7 @@ class RegistryAdmin(admin.ModelAdmin):
 class LLMConfigForm(RegistryEntryForm):
     secret_fields = ("api_key",)
 
-    class Meta:
+    class Meta(RegistryEntryForm.Meta):
         model = LLMConfig
         fields = [
             "name",
@@ -111,7 +171,7 @@ class LLMConfigAdmin(RegistryAdmin):
 class ExternalAgentForm(RegistryEntryForm):
     secret_fields = ("auth_token",)
 
-    class Meta:
+    class Meta(RegistryEntryForm.Meta):
         model = ExternalAgent
         fields = [
             "name",
@@ -136,7 +196,7 @@ class ExternalAgentAdmin(RegistryAdmin):
 
 
 class ToolForm(RegistryEntryForm):
-    class Meta:
+    class Meta(RegistryEntryForm.Meta):
         model = Tool
         fields = ["name", "description", "enabled", "type", "config", "parameters"]
 
@@ -156,7 +216,7 @@ class DataSourceForm(RegistryEntryForm):
         help_text="The DSN's password (postgres). " + KEEP_HELP,
     )
 
-    class Meta:
+    class Meta(RegistryEntryForm.Meta):
         model = DataSource
         fields = [
             "name",

@@ -4,6 +4,7 @@ Secrets sit in encrypted columns (`registry.fields`); the public `config` and `u
 that needs more than one field lives in `clean()`, so the API (through services) and the admin share it.
 """
 
+import copy
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -66,9 +67,16 @@ class LLMConfig(RegistryEntry):
             )
         ]
 
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # One default is kept by moving the flag on save (registry.services), not by refusing the change.
+        super().validate_constraints(exclude={*(exclude or ()), "is_default"})
+
     def clean(self) -> None:
         if self.base_url:
-            validate_http_url(self.base_url, field="base_url")
+            try:
+                validate_http_url(self.base_url, field="base_url")
+            except ValidationError as exc:
+                raise ValidationError({"base_url": exc.messages}) from exc
 
 
 def default_agent_input_schema() -> dict[str, Any]:
@@ -128,7 +136,8 @@ class Tool(RegistryEntry):
         if self.type not in tool_types.ToolType.values:
             raise ValidationError({"type": [f"Unknown tool type {self.type!r}."]})
         if not self.parameters:
-            self.parameters = tool_types.TOOL_TYPES[self.type].default_parameters
+            # A copy: an edit of this tool's parameters must never change the type's default.
+            self.parameters = copy.deepcopy(tool_types.TOOL_TYPES[self.type].default_parameters)
         try:
             validate_json_schema(self.parameters)
         except ValidationError as exc:
@@ -181,7 +190,10 @@ class DataSource(RegistryEntry):
             if not self.url.startswith(("postgresql://", "postgres://")):
                 raise ValidationError({"url": ["A postgres datasource needs a postgresql:// DSN."]})
         else:
-            validate_http_url(self.url, field="url")
+            try:
+                validate_http_url(self.url, field="url")
+            except ValidationError as exc:
+                raise ValidationError({"url": exc.messages}) from exc
         max_rows = self.config.get("max_rows") if isinstance(self.config, dict) else None
         if not isinstance(self.config, dict):
             raise ValidationError({"config": ["Must be a JSON object."]})

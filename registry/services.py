@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from orchestrator_studio.errors import ValidationFailed, django_validation_fields
-from registry import secrets
-from registry.models import DataSource, LLMConfig, RegistryEntry
+from registry import secrets, tool_types
+from registry.models import DataSource, LLMConfig, RegistryEntry, Tool
 
 SECRET_FIELDS = ("api_key", "auth_token")
 
@@ -21,6 +21,12 @@ def _apply(instance: RegistryEntry, data: dict[str, Any]) -> None:
             public, incoming = secrets.split_config(value or {})
             instance.config = public  # type: ignore[attr-defined]
             instance.secret_config = secrets.merge_secrets(instance.secret_config, incoming)  # type: ignore[attr-defined]
+        elif key == "type" and isinstance(instance, Tool) and "parameters" not in data:
+            # Parameters still at the old type's default follow the new type's (set again in clean()).
+            old_type = tool_types.TOOL_TYPES.get(instance.type)
+            if old_type and instance.parameters == old_type.default_parameters:
+                instance.parameters = {}
+            instance.type = value
         elif key == "url" and isinstance(instance, DataSource):
             url, password = secrets.split_dsn(value)
             instance.url = url

@@ -60,12 +60,14 @@ TOOL_TYPES: dict[str, ToolTypeSpec] = {
     ),
     ToolType.WEB_SEARCH: ToolTypeSpec(
         type=ToolType.WEB_SEARCH,
-        description="Searches the web through a SearXNG, Tavily or Brave style JSON API.",
+        description="Searches the web through a SearXNG, Tavily, Brave or Google style JSON API.",
         config_schema=_object(
             {
-                "provider": {"enum": ["searxng", "tavily", "brave"], "default": "searxng"},
+                # "google" is the seed's own example provider (Google Programmable Search, engine `cx`).
+                "provider": {"enum": ["searxng", "tavily", "brave", "google"], "default": "searxng"},
                 "endpoint": _URL,
                 "api_key": {"type": "string"},
+                "cx": {"type": "string", "description": "Google Programmable Search engine id."},
                 "max_results": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
                 "timeout": {"type": "number", "minimum": 1, "maximum": 600, "default": 30},
             },

@@ -1,10 +1,10 @@
-pytest_plugins = ["tests.fakes.fixtures"]
-
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from orchestrator_studio.models import ApiToken
+
+pytest_plugins = ["tests.fakes.fixtures"]
 
 
 def _client_for(user) -> APIClient:

@@ -8,5 +8,12 @@ os.environ.setdefault(
     "FIELD_ENCRYPTION_KEYS",
     "qM3nQn0C2oQ8bq2s0d3mU0mI7dYw8bq2C7qv3p6b9XU=,1VdWQ4o6hQz3QyqE6uY8C8jH2kq8L5m0x3b7dN2cV1s=",
 )
+# Importing the ASGI app must not import a developer's registry files into the test database.
+os.environ["AGENTS_CONFIG_PATH"] = ""
+os.environ["TOOLS_CONFIG_PATH"] = ""
+os.environ["DATASOURCES_CONFIG_PATH"] = ""
 
 from orchestrator_studio.settings import *  # noqa: F403
+
+# Users with passwords are made in most tests; the production hasher would cost ~0.4 s each.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -56,6 +56,8 @@ class DsnField(serializers.Field):
 class LLMConfigSerializer(serializers.ModelSerializer):
     api_key = _secret_field("Write-only. Empty: OPENAI_API_KEY from the environment.")
     api_key_set = serializers.SerializerMethodField()
+    # Declared so DRF adds no uniqueness check from the one-default constraint: setting the flag moves it.
+    is_default = serializers.BooleanField(required=False, help_text="Setting it moves the flag here.")
 
     class Meta:
         model = LLMConfig

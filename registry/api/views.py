@@ -1,9 +1,10 @@
 from typing import Any, cast
 
+from asgiref.sync import async_to_sync
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -11,7 +12,19 @@ from rest_framework.serializers import BaseSerializer
 from orchestrator_studio.auth import IsStaffForWrites
 from orchestrator_studio.errors import ValidationFailed
 from registry import tool_types
-from registry.api import serializers
+from registry.api import connector_serializers, serializers
+from registry.api import datasource_serializers as datasource_shapes
+from registry.connectors.agents import agent_call, agent_probe
+from registry.connectors.arguments import argument_errors
+from registry.connectors.datasources import (
+    datasource_probe,
+    datasource_query,
+    datasource_schema,
+    datasource_tables,
+    datasources_health,
+)
+from registry.connectors.llm import llm_probe
+from registry.connectors.tools import tool_test
 from registry.models import NAME_RE, DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
 from registry.selectors import llm_config_default
 from registry.services import registry_entry_delete, registry_entry_save
@@ -66,24 +79,155 @@ class RegistryViewSet(
         registry_entry_delete(instance=instance)
 
 
+# The list filters mean nothing to the connectivity actions of one entry.
+_NO_LIST_FILTERS = [OpenApiParameter(p.name, exclude=True) for p in FILTER_PARAMETERS]
+
+
 class LLMConfigViewSet(RegistryViewSet):
     model = LLMConfig
     serializer_class = serializers.LLMConfigSerializer
+
+    @extend_schema(
+        request=None,
+        responses=connector_serializers.LLMProbeResultSerializer,
+        parameters=_NO_LIST_FILTERS,
+        summary="Probe the LLM: list its models, then a 1-token completion (staff)",
+        description="Always 200: `ok` false with the reason when the provider fails or cannot be reached.",
+    )
+    @action(detail=True, methods=["post"], url_path="test")
+    def test_connection(self, request: Request, name: str | None = None) -> Response:
+        return Response(async_to_sync(llm_probe)(self.get_object()).as_dict())
 
 
 class ExternalAgentViewSet(RegistryViewSet):
     model = ExternalAgent
     serializer_class = serializers.ExternalAgentSerializer
 
+    @extend_schema(
+        request=None,
+        responses=connector_serializers.AgentProbeResultSerializer,
+        parameters=_NO_LIST_FILTERS,
+        summary="GET the agent's health path (staff)",
+        description="Always 200: `ok` false with the reason on an error status or no answer.",
+    )
+    @action(detail=True, methods=["post"], url_path="test")
+    def test_connection(self, request: Request, name: str | None = None) -> Response:
+        return Response(async_to_sync(agent_probe)(self.get_object()).as_dict())
+
+    @extend_schema(
+        request={"application/json": {"description": "The JSON payload sent to the agent as it is."}},
+        parameters=[
+            OpenApiParameter("endpoint", str, description="A relative path instead of the agent's endpoint."),
+            *_NO_LIST_FILTERS,
+        ],
+        responses=connector_serializers.AgentCallResultSerializer,
+        summary="POST a payload to the agent (staff)",
+        description="The agent's JSON answer, or its text (capped). 400 for an `endpoint` that is not a "
+        "relative path; otherwise 200 with `ok` false when the agent fails.",
+    )
+    @action(detail=True, methods=["post"], url_path="call")
+    def call(self, request: Request, name: str | None = None) -> Response:
+        agent = self.get_object()
+        result = async_to_sync(agent_call)(agent, request.data, endpoint=request.query_params.get("endpoint"))
+        return Response(result.as_dict())
+
 
 class ToolViewSet(RegistryViewSet):
     model = Tool
     serializer_class = serializers.ToolSerializer
 
+    @extend_schema(
+        request=connector_serializers.ToolTestRequestSerializer,
+        responses=connector_serializers.ToolTestResultSerializer,
+        parameters=_NO_LIST_FILTERS,
+        summary="Call the tool with arguments, or probe it without (staff)",
+        description="400 when `arguments` break the tool's parameter schema; otherwise 200 with `ok` false "
+        "and the reason when the call fails.",
+    )
+    @action(detail=True, methods=["post"], url_path="test")
+    def test_connection(self, request: Request, name: str | None = None) -> Response:
+        tool = self.get_object()
+        body = connector_serializers.ToolTestRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        arguments = body.validated_data.get("arguments")
+        if arguments is not None:
+            errors = argument_errors(tool.parameters or {"type": "object"}, arguments)
+            if errors:
+                raise ValidationFailed("Invalid arguments.", fields={"arguments": errors})
+        return Response(async_to_sync(tool_test)(tool, arguments))
+
+
+# The registry list filters mean nothing to a datasource's own endpoints.
+_NO_FILTER_PARAMETERS = [OpenApiParameter(p.name, exclude=True) for p in FILTER_PARAMETERS]
+_DATASOURCE_ERRORS = {
+    400: datasource_shapes.DataSourceErrorSerializer,
+    502: datasource_shapes.DataSourceErrorSerializer,
+    504: datasource_shapes.DataSourceErrorSerializer,
+}
+
 
 class DataSourceViewSet(RegistryViewSet):
     model = DataSource
     serializer_class = serializers.DataSourceSerializer
+
+    @extend_schema(
+        request=None,
+        responses=datasource_shapes.DataSourceProbeResultSerializer,
+        parameters=_NO_FILTER_PARAMETERS,
+        summary="Test the connection: SELECT 1, Cube.js /meta or the HTTP /health (staff)",
+        description="Always 200: `ok` false with the reason when the datasource cannot be reached.",
+    )
+    @action(detail=True, methods=["post"], url_path="test")
+    def test_connection(self, request: Request, name: str | None = None) -> Response:
+        return Response(async_to_sync(datasource_probe)(self.get_object()).as_dict())
+
+    @extend_schema(
+        request=datasource_shapes.DataSourceQueryRequestSerializer,
+        responses={200: datasource_shapes.DataSourceQueryResultSerializer, **_DATASOURCE_ERRORS},
+        parameters=_NO_FILTER_PARAMETERS,
+        summary="Run one read-only query (staff)",
+        description="Postgres: one reading SQL statement (SELECT, WITH, VALUES, TABLE, SHOW or EXPLAIN) in a "
+        "READ ONLY transaction with the datasource's timeout as statement_timeout. Rows are capped at "
+        "config.max_rows (default 1000), `truncated` says so. "
+        "400: the datasource refused the query; 502: it failed or cannot be reached; 504: it did not "
+        "answer within timeout_seconds.",
+    )
+    @action(detail=True, methods=["post"], url_path="query")
+    def run_query(self, request: Request, name: str | None = None) -> Response:
+        datasource = self.get_object()
+        body = datasource_shapes.DataSourceQueryRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = async_to_sync(datasource_query)(
+            datasource, body.validated_data["query"], body.validated_data.get("parameters")
+        )
+        return Response(result)
+
+    @extend_schema(
+        responses={200: datasource_shapes.DataSourceSchemaSerializer, **_DATASOURCE_ERRORS},
+        parameters=_NO_FILTER_PARAMETERS,
+        summary="Tables (Cube.js: cubes) and their columns (cached for CACHE_TTL_SECONDS)",
+    )
+    @action(detail=True, methods=["get"], url_path="schema")
+    def describe_schema(self, request: Request, name: str | None = None) -> Response:
+        return Response(async_to_sync(datasource_schema)(self.get_object()))
+
+    @extend_schema(
+        responses={200: datasource_shapes.DataSourceTablesSerializer, **_DATASOURCE_ERRORS},
+        parameters=_NO_FILTER_PARAMETERS,
+        summary="Names of the tables (Cube.js: cubes) (cached for CACHE_TTL_SECONDS)",
+    )
+    @action(detail=True, methods=["get"], url_path="tables")
+    def list_tables(self, request: Request, name: str | None = None) -> Response:
+        return Response(async_to_sync(datasource_tables)(self.get_object()))
+
+    @extend_schema(
+        responses=datasource_shapes.DataSourcesHealthSerializer,
+        parameters=_NO_FILTER_PARAMETERS,
+        summary="Test every enabled datasource at once",
+    )
+    @action(detail=False, methods=["get"], url_path="health/all")
+    def health_all(self, request: Request) -> Response:
+        return Response(async_to_sync(datasources_health)())
 
 
 @extend_schema(methods=["GET"], responses=serializers.LLMConfigSerializer, summary="The default LLM config")

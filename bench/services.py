@@ -1,0 +1,221 @@
+"""The processes a benchmark needs, on loopback: a fresh Postgres database, a flushed Redis database, fake
+OpenAI-compatible servers, the project under uvicorn and run workers.
+
+Every process is started in a session of its own and registered with the `Stack`, which ends each one by
+its process group (SIGTERM, then SIGKILL) however the benchmark ends, Ctrl-C included.
+"""
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import redis
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+READY_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 10
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    """The environment of the project under test and the processes started for it."""
+
+    database_url: str
+    redis_url: str
+    log_dir: Path
+    settings_module: str
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": self.settings_module,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def start(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, *, pipe_stdout: bool = False
+    ) -> subprocess.Popen:
+        """Start `python <args>` with its output in `<log_dir>/<name>.log` (stdout piped when asked)."""
+        log = (self.log_dir / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [PYTHON, *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if pipe_stdout else log,
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def manage(self, *args: str) -> str:
+        """Run a management command against the stack's database; its stdout."""
+        result = subprocess.run(
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
+        return result.stdout.strip()
+
+    def stop(self, process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+        if process in self.processes:
+            self.processes.remove(process)
+
+    def stop_all(self) -> None:
+        for process in reversed(list(self.processes)):
+            self.stop(process)
+
+
+def database_recreate(database_url: str) -> None:
+    """Drop and create the database named in `database_url` (connected through its `postgres` database)."""
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"Refusing the database name {name!r}.")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def redis_flush(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def wait_ready(url: str, process: subprocess.Popen, name: str, log_dir: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}; see {log_dir / name}.log")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} was not ready within {READY_TIMEOUT_SECONDS} s; see {log_dir / name}.log")
+
+
+def fake_openai_start(stack: Stack, name: str, *, ttft_ms: float, chunk_delay_ms: float, chunks: int) -> str:
+    """Start a fake OpenAI-compatible server; its base URL (ending in /v1)."""
+    process = stack.start(
+        name,
+        [
+            "-m",
+            "tests.fakes.openai_server",
+            "--port",
+            "0",
+            f"--ttft-ms={ttft_ms}",
+            f"--chunk-delay-ms={chunk_delay_ms}",
+            f"--chunks={chunks}",
+        ],
+        pipe_stdout=True,
+    )
+    assert process.stdout is not None
+    base_url = process.stdout.readline().decode().strip()
+    if not base_url.startswith("http"):
+        raise RuntimeError(f"{name} did not start; see {stack.log_dir / name}.log")
+    wait_ready(f"{base_url}/models", process, name, stack.log_dir)
+    return base_url
+
+
+def server_start(
+    stack: Stack, name: str, *, workers: int, env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen]:
+    """Serve the project with uvicorn on a free port; its base URL and process."""
+    port = free_port()
+    process = stack.start(
+        name,
+        [
+            "-m",
+            "uvicorn",
+            "orchestrator_studio.asgi:application",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            f"--workers={workers}",
+            "--no-access-log",
+            "--log-level=warning",
+            "--backlog=4096",
+        ],
+        env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    wait_ready(f"{base_url}/readyz", process, name, stack.log_dir)
+    return base_url, process
+
+
+def workers_start(stack: Stack, count: int, env: dict[str, str]) -> list[subprocess.Popen]:
+    return [
+        stack.start(f"runworker-{index}", ["manage.py", "runworker", "runs"], env) for index in range(count)
+    ]
+
+
+@contextlib.contextmanager
+def stack_running(database_url: str, redis_url: str, log_dir: Path, settings_module: str) -> Iterator[Stack]:
+    """A migrated fresh database, a flushed Redis database, and every started process ended at exit."""
+    database_recreate(database_url)
+    redis_flush(redis_url)
+    stack = Stack(
+        database_url=database_url, redis_url=redis_url, log_dir=log_dir, settings_module=settings_module
+    )
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        stack.manage("migrate", "--noinput")
+        yield stack
+    finally:
+        stack.stop_all()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

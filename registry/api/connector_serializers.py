@@ -1,0 +1,90 @@
+"""Shapes of the connectivity endpoints (tests, calls, health, models, the function catalogue)."""
+
+from rest_framework import serializers
+
+
+class ProbeResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    latency_ms = serializers.FloatField()
+    error = serializers.CharField(required=False, help_text="Why it failed; only when ok is false.")
+
+
+class LLMProbeResultSerializer(ProbeResultSerializer):
+    model = serializers.CharField()
+    detail = serializers.CharField(required=False, help_text="What was checked; only when ok is true.")
+
+
+class LLMHealthSerializer(LLMProbeResultSerializer):
+    config = serializers.CharField(help_text="Name of the default LLM config.")
+
+
+class LLMTestRequestSerializer(serializers.Serializer):
+    prompt = serializers.CharField(required=False, max_length=20_000, help_text="Default: a one-word ping.")
+
+
+class UsageSerializer(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+
+
+class LLMTestResultSerializer(ProbeResultSerializer):
+    model = serializers.CharField()
+    response = serializers.CharField(required=False, help_text="The model's answer to the prompt.")
+    usage = UsageSerializer(required=False)
+
+
+class LLMModelSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    function_calling = serializers.BooleanField()
+    reasoning_effort = serializers.BooleanField()
+
+
+class LLMModelsSerializer(serializers.Serializer):
+    models = LLMModelSerializer(many=True)
+    source = serializers.ChoiceField(choices=["provider", "builtin"])
+    error = serializers.CharField(required=False, help_text="Why the provider's list is not shown (builtin).")
+
+
+class AgentProbeResultSerializer(ProbeResultSerializer):
+    status_code = serializers.IntegerField(allow_null=True)
+
+
+class AgentCallResultSerializer(AgentProbeResultSerializer):
+    response = serializers.JSONField(allow_null=True, help_text="The agent's JSON answer, or its text.")
+
+
+class AgentHealthRowSerializer(ProbeResultSerializer):
+    name = serializers.CharField()
+
+
+class AgentsHealthSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    healthy = serializers.IntegerField()
+    agents = AgentHealthRowSerializer(many=True)
+
+
+class ToolTestRequestSerializer(serializers.Serializer):
+    arguments = serializers.JSONField(
+        required=False, help_text="Arguments as the LLM would pass them; without them the tool is probed."
+    )
+
+    def validate_arguments(self, value: object) -> object:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+
+class ToolTestResultSerializer(ProbeResultSerializer):
+    result = serializers.JSONField(required=False, help_text="The tool's output; only when ok is true.")
+
+
+class FunctionDefinitionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    parameters = serializers.JSONField()
+
+
+class FunctionToolSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["function"])
+    function = FunctionDefinitionSerializer()

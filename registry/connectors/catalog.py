@@ -1,0 +1,235 @@
+"""The function catalogue: what a run offers the LLM now, and the way back from a function name to a call.
+
+Every enabled tool, agent and datasource is one OpenAI function. Its name is `<kind>__<resource name>`
+(`agent__billing`); a name too long for OpenAI's 64 characters gets a one-letter upper-case prefix
+instead (`A_<name>`), which no full-form name can collide with because resource names are lower case.
+"""
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from orchestrator_studio.errors import DomainError
+from registry import tool_types
+from registry.connectors import agents, tools
+from registry.connectors.arguments import argument_errors
+from registry.connectors.results import CallResult
+from registry.models import (
+    DataSource,
+    DataSourceType,
+    ExternalAgent,
+    RegistryEntry,
+    Tool,
+    default_agent_input_schema,
+)
+
+logger = logging.getLogger(__name__)
+
+FUNCTION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+MAX_FUNCTION_NAME = 64
+# A call may take its resource's own timeout plus this, for the work around the request itself.
+TIMEOUT_GRACE_SECONDS = 2.0
+
+DATASOURCE_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"query": {"type": "string"}},
+    "required": ["query"],
+}
+_DATASOURCE_QUERY_HINTS = {
+    DataSourceType.POSTGRES: "Pass one read-only SQL query (PostgreSQL dialect) as `query`.",
+    DataSourceType.CUBEJS: "Pass a Cube.js query object, as a JSON string, as `query`.",
+    DataSourceType.HTTP: "Pass the query in the datasource's own language as `query`.",
+}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    function_name: str
+    kind: str  # "tool" | "agent" | "datasource"
+    resource_name: str
+    description: str
+    parameters: dict[str, Any]
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class Catalog:
+    functions: dict[str, FunctionSpec]
+    # The registry rows the catalogue was built from, so a run calls what it offered even if edited later.
+    resources: Mapping[str, RegistryEntry] = field(default_factory=dict, repr=False, compare=False)
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": spec.function_name,
+                    "description": spec.description,
+                    "parameters": spec.parameters,
+                },
+            }
+            for spec in self.functions.values()
+        ]
+
+
+def function_name_for(kind: str, resource_name: str) -> str:
+    full = f"{kind}__{resource_name}"
+    if len(full) <= MAX_FUNCTION_NAME:
+        return full
+    initial = kind[0].upper()
+    short = f"{initial}_{resource_name}"
+    return short if len(short) <= MAX_FUNCTION_NAME else f"{initial}{resource_name}"
+
+
+def _enabled_entries() -> tuple[list[Tool], list[ExternalAgent], list[DataSource]]:
+    return (
+        list(Tool.objects.filter(enabled=True).order_by("name")),
+        list(ExternalAgent.objects.filter(enabled=True).order_by("name")),
+        list(DataSource.objects.filter(enabled=True).order_by("name")),
+    )
+
+
+async def catalog_build() -> Catalog:
+    """The functions a run would offer now: every enabled tool, agent and datasource."""
+    tool_rows, agent_rows, datasource_rows = await sync_to_async(_enabled_entries)()
+    functions: dict[str, FunctionSpec] = {}
+    resources: dict[str, RegistryEntry] = {}
+
+    def add(spec: FunctionSpec, entry: RegistryEntry) -> None:
+        functions[spec.function_name] = spec
+        resources[spec.function_name] = entry
+
+    for tool in tool_rows:
+        add(
+            FunctionSpec(
+                function_name=function_name_for("tool", tool.name),
+                kind="tool",
+                resource_name=tool.name,
+                description=tool.description or tool_types.TOOL_TYPES[tool.type].description,
+                parameters=await _tool_parameters(tool),
+                timeout_seconds=tools.tool_timeout(tool),
+            ),
+            tool,
+        )
+    for agent in agent_rows:
+        add(
+            FunctionSpec(
+                function_name=function_name_for("agent", agent.name),
+                kind="agent",
+                resource_name=agent.name,
+                description=agent.description or f"Delegate a task to the external agent '{agent.name}'.",
+                parameters=agent.input_schema or default_agent_input_schema(),
+                timeout_seconds=float(agent.timeout_seconds),
+            ),
+            agent,
+        )
+    for datasource in datasource_rows:
+        hint = _DATASOURCE_QUERY_HINTS.get(datasource.type, "")
+        description = datasource.description or f"Query the {datasource.get_type_display()} datasource."
+        add(
+            FunctionSpec(
+                function_name=function_name_for("datasource", datasource.name),
+                kind="datasource",
+                resource_name=datasource.name,
+                description=f"{description} {hint}".strip(),
+                parameters=DATASOURCE_PARAMETERS,
+                timeout_seconds=float(datasource.timeout_seconds),
+            ),
+            datasource,
+        )
+    return Catalog(functions=functions, resources=resources)
+
+
+async def _tool_parameters(tool: Tool) -> dict[str, Any]:
+    parameters = tool.parameters or tool_types.TOOL_TYPES[tool.type].default_parameters
+    if tool.type != tool_types.ToolType.COMPOSIO or parameters.get("properties"):
+        return parameters
+    # A Composio tool registered without parameters offers the schema Composio publishes for its slug.
+    from registry.connectors.composio import composio_default_parameters
+
+    try:
+        fetched = await composio_default_parameters(tool.full_config)
+    except DomainError as exc:
+        logger.warning("Composio parameters of tool %s unavailable: %s", tool.name, exc.message)
+        return parameters
+    return fetched if isinstance(fetched, dict) and fetched.get("type") == "object" else parameters
+
+
+async def catalog_call(
+    catalog: Catalog, function_name: str, arguments: dict[str, Any], *, context: dict[str, Any]
+) -> CallResult:
+    """Call the resource behind `function_name`. Never raises for anything the outside world or the LLM
+    did wrong: an unknown name, invalid arguments, a failure or a timeout is `ok=False` with the reason."""
+    started = time.perf_counter()
+
+    def failed(error: str, output: Any = None) -> CallResult:
+        return CallResult(ok=False, output=output, latency_ms=_since(started), error=error)
+
+    spec = catalog.functions.get(function_name)
+    if spec is None:
+        return failed(f"Unknown function {function_name!r}.")
+    errors = argument_errors(spec.parameters, arguments)
+    if errors:
+        return failed(f"Invalid arguments for {function_name}: " + "; ".join(errors))
+    label = f"{spec.kind} '{spec.resource_name}'"
+    try:
+        async with asyncio.timeout(spec.timeout_seconds + TIMEOUT_GRACE_SECONDS):
+            entry = catalog.resources.get(function_name) or await _load_entry(spec)
+            if entry is None:
+                return failed(f"The {label} is no longer registered or enabled.")
+            return await _dispatch(spec, entry, arguments, _json_safe_context(context), started)
+    except TimeoutError:
+        return failed(f"The {label} did not answer within {spec.timeout_seconds:g}s.")
+    except DomainError as exc:
+        return failed(exc.message)
+    except Exception as exc:
+        logger.exception("Calling %s failed unexpectedly", label)
+        return failed(f"The {label} failed unexpectedly ({type(exc).__name__}).")
+
+
+async def _dispatch(
+    spec: FunctionSpec,
+    entry: RegistryEntry,
+    arguments: dict[str, Any],
+    context: dict[str, Any],
+    started: float,
+) -> CallResult:
+    if isinstance(entry, ExternalAgent):
+        task = arguments["task"] if "task" in arguments else json.dumps(arguments)
+        payload = {"task": task, **arguments, "context": context}
+        result = await agents.agent_call(entry, payload)
+        return CallResult(
+            ok=result.ok, output=result.response, latency_ms=_since(started), error=result.error
+        )
+    if isinstance(entry, DataSource):
+        from registry.connectors.datasources import datasource_query
+
+        output = await datasource_query(entry, arguments["query"], arguments.get("parameters"))
+        return CallResult(ok=True, output=output, latency_ms=_since(started))
+    if not isinstance(entry, Tool):
+        raise TypeError(f"No connector for {type(entry).__name__}.")
+    output = await tools.tool_call(entry, arguments)
+    return CallResult(ok=True, output=output, latency_ms=_since(started))
+
+
+async def _load_entry(spec: FunctionSpec) -> RegistryEntry | None:
+    model: type[RegistryEntry] = {"tool": Tool, "agent": ExternalAgent, "datasource": DataSource}[spec.kind]
+    return await model.objects.filter(name=spec.resource_name, enabled=True).afirst()
+
+
+def _json_safe_context(context: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value if value is None or isinstance(value, str | int | float | bool) else str(value)
+        for key, value in context.items()
+    }
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,86 @@
+"""Tools by type: each module exposes `call(tool, arguments)` (its output, or a `ToolError`) and
+`probe(tool)` (what a connection test shows). This package dispatches and times them."""
+
+import asyncio
+import logging
+import time
+from types import ModuleType
+from typing import Any
+
+from orchestrator_studio.errors import DomainError
+from registry.connectors.results import ProbeResult
+from registry.connectors.tools import code_executor, composio_tool, http, web_search
+from registry.connectors.tools.errors import ToolError
+from registry.models import Tool
+from registry.tool_types import TOOL_TYPES, ToolType
+
+__all__ = ["ToolError", "tool_call", "tool_probe", "tool_test", "tool_timeout"]
+
+logger = logging.getLogger(__name__)
+# A call may take the tool's own timeout plus this, for the work around the request itself.
+TIMEOUT_GRACE_SECONDS = 2.0
+
+_MODULES: dict[str, ModuleType] = {
+    ToolType.HTTP: http,
+    ToolType.WEB_SEARCH: web_search,
+    ToolType.CODE_EXECUTOR: code_executor,
+    ToolType.COMPOSIO: composio_tool,
+}
+
+
+def _module(tool: Tool) -> ModuleType:
+    module = _MODULES.get(tool.type)
+    if module is None:
+        raise ToolError(f"Tool '{tool.name}' has an unknown type {tool.type!r}.")
+    return module
+
+
+def tool_timeout(tool: Tool) -> float:
+    """How long one call of `tool` may take, from its config or its type's default."""
+    config = tool.config or {}
+    key = "timeout_seconds" if tool.type == ToolType.CODE_EXECUTOR else "timeout"
+    if isinstance(config.get(key), int | float):
+        return float(config[key])
+    spec = TOOL_TYPES.get(tool.type)
+    default = spec.config_schema["properties"].get(key, {}).get("default", 30) if spec else 30
+    return float(default)
+
+
+async def tool_call(tool: Tool, arguments: dict[str, Any]) -> Any:
+    """Run `tool` with `arguments`; its output, or a `DomainError` whose message says what went wrong."""
+    return await _module(tool).call(tool, arguments)
+
+
+async def tool_probe(tool: Tool) -> ProbeResult:
+    """A connection test of `tool`; never raises for the outside world's failures."""
+    started = time.perf_counter()
+    try:
+        result = await _module(tool).probe(tool)
+    except DomainError as exc:
+        return ProbeResult(ok=False, latency_ms=_since(started), error=exc.message)
+    return ProbeResult(ok=True, latency_ms=_since(started), detail={"result": result})
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+async def tool_test(tool: Tool, arguments: dict[str, Any] | None) -> dict[str, Any]:
+    """What `POST /api/tools/{name}/test` answers: a call with `arguments` (already checked against the
+    tool's parameters), or a probe without them. `{"ok", "latency_ms", "result"|"error"}`."""
+    if arguments is None:
+        return (await tool_probe(tool)).as_dict()
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(tool_timeout(tool) + TIMEOUT_GRACE_SECONDS):
+            result = await tool_call(tool, arguments)
+    except TimeoutError:
+        error = f"The tool '{tool.name}' did not answer within {tool_timeout(tool):g}s."
+    except DomainError as exc:
+        error = exc.message
+    except Exception as exc:
+        logger.exception("Testing tool %r failed unexpectedly", tool.name)
+        error = f"The tool '{tool.name}' failed unexpectedly ({type(exc).__name__})."
+    else:
+        return {"ok": True, "latency_ms": _since(started), "result": result}
+    return {"ok": False, "latency_ms": _since(started), "error": error}

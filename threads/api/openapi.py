@@ -1,0 +1,159 @@
+"""OpenAPI for the agent's plain async views (execute, the SSE stream, /v1/chat), which drf-spectacular
+cannot see: a postprocessing hook (`SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]`) describes each one with
+the same `extend_schema` arguments and serializers a DRF view would use, so /docs shows every endpoint."""
+
+from typing import Any
+
+from drf_spectacular.plumbing import build_mocked_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+
+from threads.api import serializers as api
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    error = inline_serializer(
+        "ErrorBody",
+        {
+            "code": serializers.CharField(),
+            "message": serializers.CharField(),
+            "fields": serializers.DictField(
+                child=serializers.ListField(child=serializers.CharField()), required=False
+            ),
+        },
+    )
+
+    class Meta:
+        ref_name = "ErrorEnvelope"
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorEnvelopeSerializer, description=description)
+
+
+THREAD_ID = OpenApiParameter("thread_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The thread.")
+SSE_DESCRIPTION = (
+    "`text/event-stream`: frames `id: <seq>`, `event: <type>`, `data: <event JSON>`, separated by a blank "
+    "line; a `: ping` comment at least every 10 s; the stream ends after the terminal event "
+    "(`run.completed`, `run.failed` or `run.cancelled`)."
+)
+SSE_RESPONSE = OpenApiResponse(OpenApiTypes.STR, description=SSE_DESCRIPTION)
+AUTH_ERRORS = {401: _error("Missing or invalid token.")}
+
+ASYNC_VIEWS: list[tuple[str, str, Any]] = [
+    (
+        "/api/agent/{thread_id}/execute",
+        "post",
+        extend_schema(
+            operation_id="agent_execute",
+            summary="Start a run on the thread",
+            description="Queues a run and returns at once; follow it with the stream or the websocket. "
+            "One active run per thread. The run goes on when the client disconnects.",
+            tags=["agent"],
+            parameters=[THREAD_ID],
+            request=api.RunExecuteSerializer,
+            responses={
+                202: api.RunQueuedSerializer,
+                400: _error("Invalid input or malformed JSON."),
+                **AUTH_ERRORS,
+                404: _error("Unknown thread (or another user's)."),
+                409: _error("The thread already has a queued or running run."),
+                415: _error("The body is not JSON."),
+            },
+        ),
+    ),
+    (
+        "/api/agent/{thread_id}/stream",
+        "get",
+        extend_schema(
+            operation_id="agent_stream",
+            summary="Stream a run's events (SSE)",
+            description="Stored events first, then live ones, of the given run or the thread's latest. "
+            "Resume after a seq with the `Last-Event-ID` header or `last_id`.",
+            tags=["agent"],
+            parameters=[
+                THREAD_ID,
+                OpenApiParameter("run_id", OpenApiTypes.UUID, description="The run; the latest by default."),
+                OpenApiParameter(
+                    "last_id", int, description="Resume after this seq (events with a larger one)."
+                ),
+                OpenApiParameter(
+                    "Last-Event-ID",
+                    int,
+                    OpenApiParameter.HEADER,
+                    description="Set by a reconnecting EventSource; wins over `last_id`.",
+                ),
+            ],
+            request=None,
+            responses={
+                (200, "text/event-stream"): SSE_RESPONSE,
+                400: _error("Invalid resume point."),
+                **AUTH_ERRORS,
+                404: _error("Unknown thread or run, or the thread has no run yet."),
+            },
+        ),
+    ),
+    (
+        "/v1/chat",
+        "post",
+        extend_schema(
+            operation_id="chat",
+            summary="Ask and get the answer (or its event stream)",
+            description="Runs the prompt on a new thread (or `thread_id`) and answers once the run ends; "
+            'with `"stream": true` the answer is the run\'s event stream, as on the SSE endpoint.',
+            tags=["chat"],
+            request=api.ChatSerializer,
+            responses={
+                (200, "application/json"): api.ChatAnswerSerializer,
+                (200, "text/event-stream"): SSE_RESPONSE,
+                400: _error("Invalid input or malformed JSON."),
+                **AUTH_ERRORS,
+                404: _error("Unknown thread."),
+                409: _error("The thread already has a queued or running run."),
+                415: _error("The body is not JSON."),
+            },
+        ),
+    ),
+    (
+        "/v1/chat/health",
+        "get",
+        extend_schema(
+            operation_id="chat_health",
+            summary="Whether /v1/chat can take prompts",
+            tags=["chat"],
+            request=None,
+            responses={
+                200: inline_serializer(
+                    "ChatHealth",
+                    {
+                        "status": serializers.CharField(
+                            help_text="ok, or degraded when the LLM config is disabled."
+                        ),
+                        "llm_config": serializers.CharField(),
+                        "model": serializers.CharField(),
+                        "llm_enabled": serializers.BooleanField(),
+                        "executor": serializers.CharField(),
+                    },
+                ),
+                **AUTH_ERRORS,
+            },
+        ),
+    ),
+]
+
+
+def add_async_views(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: adds the async views' operations and the components they use."""
+    for path, method, decorator in ASYNC_VIEWS:
+        view = build_mocked_view(
+            method=method, path=path, extend_schema_decorator=decorator, registry=generator.registry
+        )
+        operation = view.schema.get_operation(path, path, "", method, generator.registry)
+        result["paths"].setdefault(path, {})[method] = operation
+    for kind, components in generator.registry.build({}).items():
+        result.setdefault("components", {}).setdefault(kind, {}).update(
+            {name: schema for name, schema in components.items() if name not in result["components"][kind]}
+        )
+    result["paths"] = dict(sorted(result["paths"].items()))
+    return result

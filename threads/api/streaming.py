@@ -1,0 +1,267 @@
+"""The agent endpoints that are plain Django async views: execute, the SSE stream and /v1/chat.
+
+They are async because they live on the server's event loop: the inline executor starts the run as a task
+of that loop, and a stream waits on the channel layer without holding a thread. Authentication, JSON
+parsing and errors follow the rest of the API (token header, `{"error": ...}` envelope).
+"""
+
+import functools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework import serializers
+
+from orchestrator_studio.auth import token_from_header, user_for_token
+from orchestrator_studio.errors import DomainError, NotFound, ValidationFailed, error_body, error_response
+from registry.selectors import llm_config_default
+from threads import services
+from threads.api.follow import RunFollower
+from threads.api.serializers import ChatSerializer, RunExecuteSerializer, tool_calls_of
+from threads.engine.events import Event, is_terminal
+from threads.models import Run, Thread
+from threads.selectors import run_latest, threads_visible_to
+
+AsyncView = Callable[..., Awaitable[HttpResponseBase]]
+JSON_CONTENT_TYPES = ("application/json",)
+
+
+def _unauthorized(message: str) -> JsonResponse:
+    response = error_response(401, "not_authenticated", message)
+    response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def async_api_view(view: AsyncView) -> AsyncView:
+    """Token authentication and the error envelope for a plain async view (what DRF does for its views)."""
+
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            return _unauthorized("Authentication credentials were not provided.")
+        raw = token_from_header(header)
+        if raw is None:
+            return _unauthorized("Authorization header must be 'Bearer <token>'.")
+        user = await sync_to_async(user_for_token)(raw)
+        if user is None:
+            return _unauthorized("Invalid or expired token.")
+        request.user = user
+        try:
+            return await view(request, *args, **kwargs)
+        except DomainError as exc:
+            return JsonResponse(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+
+    return csrf_exempt(wrapper)
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object; 415 for another content type, 400 for anything that is not a JSON object."""
+    if request.body and request.content_type not in JSON_CONTENT_TYPES:
+        raise UnsupportedMediaType(
+            f"Send JSON with 'Content-Type: application/json', not '{request.content_type}'."
+        )
+    if not request.body:
+        return {}
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DomainError(f"Malformed JSON: {exc}", code="malformed_request") from None
+    if not isinstance(data, dict):
+        raise DomainError("The body must be a JSON object.", code="malformed_request")
+    return data
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        fields = {
+            str(name): [str(m) for m in (errors if isinstance(errors, list) else [errors])]
+            for name, errors in serializer.errors.items()
+        }
+        raise ValidationFailed("Invalid input.", fields=fields)
+    return dict(serializer.validated_data)
+
+
+def visible_thread(user: AbstractBaseUser, thread_id: UUID) -> Thread:
+    thread = threads_visible_to(user).filter(pk=thread_id).first()
+    if thread is None:
+        raise NotFound("Thread not found.")
+    return thread
+
+
+def run_options(data: dict[str, Any]) -> dict[str, Any]:
+    """The options `run_start` takes, from validated execute/chat input (absent llm_config: the default)."""
+    options = {
+        key: data[key] for key in ("use_tools", "use_memory", "context_data", "parameters") if key in data
+    }
+    if data.get("llm_config"):
+        options["llm_config"] = data["llm_config"]
+    return options
+
+
+def _run_queued(run: Run) -> dict[str, Any]:
+    return {
+        "thread_id": str(run.thread_id),
+        "run_id": str(run.id),
+        "status": run.status,
+        "created_at": run.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+# --- execute ----------------------------------------------------------------------------------------
+
+
+@async_api_view
+@require_POST
+async def agent_execute(request: HttpRequest, thread_id: UUID) -> HttpResponseBase:
+    thread = await sync_to_async(visible_thread)(request.user, thread_id)
+    data = await sync_to_async(validated)(RunExecuteSerializer, json_body(request))
+    run = await services.run_start(thread=thread, task=data["task"], options=run_options(data))
+    return JsonResponse(_run_queued(run), status=202)
+
+
+# --- SSE --------------------------------------------------------------------------------------------
+
+
+def sse_frame(event: Event) -> bytes:
+    data = json.dumps(event, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return f"id: {event['seq']}\nevent: {event['type']}\ndata: {data}\n\n".encode()
+
+
+SSE_PING = b": ping\n\n"
+
+
+async def sse_frames(follower: RunFollower) -> AsyncIterator[bytes]:
+    async with aclosing(follower.__aiter__()) as items:
+        async for item in items:
+            yield SSE_PING if item is None else sse_frame(item)
+
+
+def sse_response(follower: RunFollower) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(sse_frames(follower), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache, no-transform"
+    # Proxies (nginx) would otherwise hold the frames back until their buffer fills.
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _resume_point(request: HttpRequest) -> int:
+    # A reconnecting EventSource repeats its original URL, so its Last-Event-ID header is the fresher one.
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_id") or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValidationFailed(
+            "Invalid resume point.", fields={"last_id": ["Must be a non-negative integer (an event's seq)."]}
+        )
+    return value
+
+
+def _run_to_stream(thread: Thread, run_id: str | None) -> Run:
+    if run_id:
+        try:
+            run = thread.runs.filter(pk=UUID(run_id)).first()
+        except ValueError:
+            run = None
+        if run is None:
+            raise NotFound("Run not found in this thread.")
+        return run
+    run = run_latest(thread=thread)
+    if run is None:
+        raise NotFound("This thread has no run yet.")
+    return run
+
+
+@async_api_view
+@require_GET
+async def agent_stream(request: HttpRequest, thread_id: UUID) -> HttpResponseBase:
+    thread = await sync_to_async(visible_thread)(request.user, thread_id)
+    after = _resume_point(request)
+    run = await sync_to_async(_run_to_stream)(thread, request.GET.get("run_id"))
+    return sse_response(RunFollower(thread_id=thread.id, run_id=run.id, after_seq=after))
+
+
+# --- /v1/chat ---------------------------------------------------------------------------------------
+
+
+def _chat_thread(user: AbstractBaseUser, data: dict[str, Any]) -> Thread:
+    if data.get("thread_id"):
+        return visible_thread(user, data["thread_id"])
+    title = " ".join(data["prompt"].split())[:80]
+    return services.thread_create(
+        owner=user, user_id=data.get("user_id"), title=title, metadata=data.get("metadata") or {}
+    )
+
+
+def chat_answer(run: Run, events: list[Event]) -> dict[str, Any]:
+    """The /v1/chat answer from a finished run and its events (API.md: answer, tool_calls, usage, error)."""
+    terminal = next((e for e in reversed(events) if is_terminal(e)), {})
+    answers = [e.get("content") for e in events if e.get("type") == "message.completed"]
+    usage = terminal.get("usage") or run.usage or {}
+    return {
+        "answer": answers[-1] if answers else None,
+        "thread_id": str(run.thread_id),
+        "run_id": str(run.id),
+        "execution_id": str(run.id),
+        "status": run.status,
+        "tool_calls": [
+            {"name": c["name"], "arguments": c["arguments"], "ok": c["ok"], "output": c["output"]}
+            for c in tool_calls_of(run)
+        ],
+        "usage": {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
+        "error": terminal.get("error") or run.error or None,
+    }
+
+
+@async_api_view
+@require_POST
+async def chat(request: HttpRequest) -> HttpResponseBase:
+    data = await sync_to_async(validated)(ChatSerializer, json_body(request))
+    thread = await sync_to_async(_chat_thread)(request.user, data)
+    run = await services.run_start(thread=thread, task=data["prompt"], options=run_options(data))
+    follower = RunFollower(thread_id=thread.id, run_id=run.id)
+    if data["stream"]:
+        return sse_response(follower)
+    # Waits on the thread's group, not on the database; the run goes on if this client leaves.
+    events: list[Event] = []
+    async with aclosing(follower.__aiter__()) as items:
+        async for item in items:
+            if item is not None:
+                events.append(item)
+    run = await Run.objects.aget(pk=run.pk)
+    return JsonResponse(await sync_to_async(chat_answer)(run, events))
+
+
+def _chat_health() -> dict[str, Any]:
+    """Whether /v1/chat can take a prompt: the LLM config it would use, and how runs are executed."""
+    config = llm_config_default()
+    return {
+        "status": "ok" if config.enabled else "degraded",
+        "llm_config": config.name,
+        "model": config.model,
+        "llm_enabled": config.enabled,
+        "executor": settings.RUN_EXECUTOR,
+    }
+
+
+@async_api_view
+@require_GET
+async def chat_health(request: HttpRequest) -> HttpResponseBase:
+    return JsonResponse(await sync_to_async(_chat_health)())

@@ -1,0 +1,90 @@
+"""The events of a run (API.md, "Events"): their types and the fields each one carries.
+
+Every event is `{"type", "thread_id", "run_id", "seq", "created_at", ...fields}`; `seq` is assigned by the
+publisher alone. `context_trimmed` is this project's extension: older turns were summarised to fit the
+context budget.
+"""
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+RUN_CREATED = "run.created"
+RUN_IN_PROGRESS = "run.in_progress"
+MESSAGE_DELTA = "message.delta"
+MESSAGE_COMPLETED = "message.completed"
+TOOL_CALL_STARTED = "tool_call.started"
+TOOL_CALL_COMPLETED = "tool_call.completed"
+CONTEXT_TRIMMED = "context_trimmed"
+RUN_COMPLETED = "run.completed"
+RUN_FAILED = "run.failed"
+RUN_CANCELLED = "run.cancelled"
+
+TERMINAL_EVENT_TYPES = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})
+
+Event = dict[str, Any]
+
+
+class Usage(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class RunError(TypedDict):
+    code: str
+    message: str
+
+
+class RunCreatedFields(TypedDict):
+    status: Literal["queued"]
+
+
+class MessageDeltaFields(TypedDict):
+    delta: str
+
+
+class MessageCompletedFields(TypedDict):
+    message_id: str
+    role: Literal["assistant"]
+    content: str
+
+
+class ToolCallStartedFields(TypedDict):
+    tool_call_id: str
+    name: str
+    kind: str
+    arguments: Any
+
+
+class ToolCallCompletedFields(TypedDict):
+    tool_call_id: str
+    name: str
+    kind: str
+    ok: bool
+    output: Any
+    latency_ms: float
+    error: NotRequired[str]
+
+
+class ContextTrimmedFields(TypedDict):
+    dropped_messages: int
+    kept_messages: int
+    estimated_tokens: int
+    budget_tokens: int
+    summarized: bool
+
+
+class RunCompletedFields(TypedDict):
+    usage: Usage
+    step_limit_reached: bool
+
+
+class RunFailedFields(TypedDict):
+    error: RunError
+
+
+def usage_zero() -> Usage:
+    return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+def is_terminal(event: Event) -> bool:
+    return event.get("type") in TERMINAL_EVENT_TYPES

@@ -1,0 +1,445 @@
+"""The orchestration loop of one run, plain async Python.
+
+claim the run → `run.in_progress` → build the context (memory) → stream an LLM turn → run the tool calls it
+asks for, all at once, each bounded by its resource's timeout → feed the results back → ... until a final
+answer or `MAX_RUN_STEPS` → exactly one terminal event, whatever happened (try/finally).
+
+The executor (`threads.executors`) runs this in a task and stops it through `RunControl`; nothing here
+knows about requests, consumers or serializers.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from monitoring.metrics import record_run_finished, record_run_started, record_tool_call
+from registry.connectors.catalog import Catalog, catalog_build, catalog_call
+from registry.connectors.llm import LLMUnavailable, llm_client, llm_completion_options, model_capabilities
+from registry.connectors.results import CallResult
+from registry.models import LLMConfig
+from registry.selectors import llm_config_default
+from threads.engine.control import CANCEL, SUPERSEDED, RunControl, worker_identity
+from threads.engine.events import (
+    CONTEXT_TRIMMED,
+    MESSAGE_COMPLETED,
+    RUN_CANCELLED,
+    RUN_COMPLETED,
+    RUN_FAILED,
+    RUN_IN_PROGRESS,
+    TOOL_CALL_COMPLETED,
+    TOOL_CALL_STARTED,
+    Usage,
+    usage_zero,
+)
+from threads.engine.llm import (
+    LLMFailure,
+    ToolCallRequest,
+    llm_complete_text,
+    llm_failure,
+    llm_turn_stream,
+    tool_arguments,
+)
+from threads.engine.publisher import RunPublisher, RunSuperseded
+from threads.memory import context_plan, summary_update
+from threads.models import Message, Run, RunEvent
+
+logger = logging.getLogger(__name__)
+
+STEP_LIMIT_NOTE = (
+    "I stopped here: this run reached its limit of {steps} steps (LLM turns) before I could finish. "
+    "The results gathered so far are above; ask me to continue, or narrow the request."
+)
+INTERRUPTED_ERROR = {
+    "code": "interrupted",
+    "message": "The run was interrupted: the process executing it stopped.",
+}
+INTERNAL_ERROR = {
+    "code": "internal_error",
+    "message": "The run failed unexpectedly; the server log has details.",
+}
+NO_FUNCTIONS_ERROR = "No functions are offered in this run."
+CUT_NOTE = "\n[output cut short: {shown} of {total} characters]"
+
+
+@dataclass
+class RunState:
+    started: float = field(default_factory=time.perf_counter)
+    usage: Usage = field(default_factory=usage_zero)
+    ttft_ms: float | None = None
+    model: str = ""
+    step_limit_reached: bool = False
+
+    def add_usage(self, usage: Usage) -> None:
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            self.usage[key] += usage[key]  # type: ignore[literal-required]
+
+    def first_token(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = round((time.perf_counter() - self.started) * 1000, 1)
+
+
+# --- database steps (each runs in a thread) -----------------------------------------------------------
+
+
+def _run_claim(run_id: UUID, worker_id: str) -> tuple[Run, int] | None:
+    """Take a queued run (None when it is not queued any more: cancelled, or another worker has it)."""
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
+            status=Run.Status.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
+        )
+        if not claimed:
+            return None
+        run = Run.objects.select_related("thread", "llm_config").get(pk=run_id)
+        last_seq = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0
+    return run, last_seq + 1
+
+
+def _llm_config_for(run: Run) -> LLMConfig:
+    config = run.llm_config if run.llm_config_id else llm_config_default()
+    if run.llm_model != config.model:
+        Run.objects.filter(pk=run.pk).update(llm_model=config.model, llm_config=config)
+    return config
+
+
+def _assistant_message_store(
+    run: Run, content: str, tool_calls: list[ToolCallRequest], usage: Usage
+) -> Message:
+    return Message.objects.create(
+        thread_id=run.thread_id,
+        run=run,
+        role=Message.Role.ASSISTANT,
+        content=content,
+        tool_calls=[call.as_openai() for call in tool_calls],
+        prompt_tokens=usage["prompt_tokens"],
+        completion_tokens=usage["completion_tokens"],
+    )
+
+
+def _tool_messages_store(run: Run, answers: list[tuple[ToolCallRequest, str]]) -> None:
+    Message.objects.bulk_create(
+        Message(
+            thread_id=run.thread_id,
+            run=run,
+            role=Message.Role.TOOL,
+            content=content,
+            tool_call_id=call.id,
+            name=call.name[:100],
+        )
+        for call, content in answers
+    )
+
+
+def _run_cancel_requested(run_id: UUID) -> bool:
+    return Run.objects.filter(pk=run_id, cancel_requested=True).exists()
+
+
+def _run_status(run_id: UUID) -> str:
+    return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or Run.Status.CANCELLED
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> None:
+    """Execute a queued run to its terminal event. Returns at once when the run is not queued."""
+    control = control or RunControl()
+    claimed = await sync_to_async(_run_claim)(run_id, worker_identity())
+    if claimed is None:
+        return
+    run, next_seq = claimed
+    publisher = RunPublisher(run_id=run.id, thread_id=run.thread_id, next_seq=next_seq)
+    state = RunState(model=run.llm_model)
+    record_run_started()
+    outcome: tuple[str, dict[str, Any], dict[str, Any]] | None = None
+    interrupted = False
+    try:
+        if run.cancel_requested:
+            control.stop(CANCEL)
+        control.checkpoint()
+        await publisher.emit(RUN_IN_PROGRESS)
+        await _run_steps(run, publisher, state, control)
+        outcome = (
+            RUN_COMPLETED,
+            {"usage": state.usage, "step_limit_reached": state.step_limit_reached},
+            {"status": Run.Status.COMPLETED},
+        )
+    except RunSuperseded:
+        outcome = None
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        if control.reason == SUPERSEDED:
+            outcome = None
+        elif control.reason == CANCEL or await sync_to_async(_run_cancel_requested)(run.id):
+            outcome = (RUN_CANCELLED, {"usage": state.usage}, {"status": Run.Status.CANCELLED})
+        else:
+            interrupted = True
+            outcome = _failed(INTERRUPTED_ERROR, state)
+    except LLMFailure as exc:
+        outcome = _failed({"code": exc.code, "message": exc.message}, state)
+    except Exception:
+        logger.exception("Run %s failed unexpectedly", run.id)
+        outcome = _failed(INTERNAL_ERROR, state)
+    finally:
+        control.ending = True
+        status = await _run_end(publisher, outcome, state)
+        record_run_finished(
+            status=status,
+            model=state.model,
+            duration_seconds=time.perf_counter() - state.started,
+            ttft_seconds=state.ttft_ms / 1000 if state.ttft_ms is not None else None,
+            prompt_tokens=state.usage["prompt_tokens"],
+            completion_tokens=state.usage["completion_tokens"],
+        )
+    if interrupted:
+        raise asyncio.CancelledError
+
+
+def _failed(error: dict[str, str], state: RunState) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    return RUN_FAILED, {"error": error, "usage": state.usage}, {"status": Run.Status.FAILED, "error": error}
+
+
+async def _run_end(
+    publisher: RunPublisher, outcome: tuple[str, dict[str, Any], dict[str, Any]] | None, state: RunState
+) -> str:
+    """Write the terminal event; returns the run's final status."""
+    if outcome is None:
+        await publisher.close()
+        return await sync_to_async(_run_status)(publisher.run_id)
+    event_type, fields, updates = outcome
+    updates = {**updates, "usage": state.usage, "ttft_ms": state.ttft_ms}
+    try:
+        event = await publisher.terminate(event_type, fields=fields, updates=updates)
+    except Exception:
+        # The heartbeat stops with this task, so recovery fails the run later; nothing is left hanging.
+        logger.exception("Could not store the end of run %s", publisher.run_id)
+        return Run.Status.FAILED
+    if event is None:
+        return await sync_to_async(_run_status)(publisher.run_id)
+    return updates["status"]
+
+
+async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control: RunControl) -> None:
+    config = await sync_to_async(_llm_config_for)(run)
+    state.model = config.model
+    try:
+        client = llm_client(config)
+    except LLMUnavailable as exc:
+        raise llm_failure(exc, config) from None
+    options = _completion_options(config, run.options)
+    catalog: Catalog | None = None
+    if run.options.get("use_tools", True) and model_capabilities(config.model)["function_calling"]:
+        catalog = await catalog_build()
+    tools = catalog.openai_tools() if catalog else []
+    messages = await _context_messages(run, config, client, options, publisher, state)
+
+    for _ in range(settings.MAX_RUN_STEPS):
+        control.checkpoint()
+        turn = await llm_turn_stream(
+            client=client,
+            config=config,
+            options=options,
+            messages=messages,
+            tools=tools,
+            on_delta=publisher.delta,
+            on_first_token=state.first_token,
+        )
+        state.add_usage(turn.usage)
+        control.checkpoint()
+        message = await sync_to_async(_assistant_message_store)(
+            run, turn.content, turn.tool_calls, turn.usage
+        )
+        if turn.content:
+            await publisher.emit(
+                MESSAGE_COMPLETED, message_id=str(message.id), role="assistant", content=turn.content
+            )
+        if not turn.tool_calls:
+            return
+        messages.append(
+            {
+                "role": "assistant",
+                "content": turn.content or None,
+                "tool_calls": [c.as_openai() for c in turn.tool_calls],
+            }
+        )
+        answers = await _tool_calls_execute(run, catalog, turn.tool_calls, publisher)
+        await sync_to_async(_tool_messages_store)(run, answers)
+        messages.extend(
+            {"role": "tool", "tool_call_id": call.id, "content": content} for call, content in answers
+        )
+
+    state.step_limit_reached = True
+    note = STEP_LIMIT_NOTE.format(steps=settings.MAX_RUN_STEPS)
+    await publisher.delta(note)
+    message = await sync_to_async(_assistant_message_store)(run, note, [], usage_zero())
+    await publisher.emit(MESSAGE_COMPLETED, message_id=str(message.id), role="assistant", content=note)
+
+
+def _completion_options(config: LLMConfig, run_options: dict[str, Any]) -> dict[str, Any]:
+    """The config's options, with the run's `parameters.temperature` / `parameters.max_tokens` on top."""
+    options = llm_completion_options(config)
+    parameters = run_options.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        return options
+    temperature = parameters.get("temperature")
+    is_number = isinstance(temperature, int | float) and not isinstance(temperature, bool)
+    if "temperature" in options and is_number:
+        options["temperature"] = min(2.0, max(0.0, float(temperature)))
+    max_tokens = parameters.get("max_tokens")
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0:
+        options["max_tokens" if "temperature" in options else "max_completion_tokens"] = max_tokens
+    return options
+
+
+async def _context_messages(
+    run: Run,
+    config: LLMConfig,
+    client: Any,
+    options: dict[str, Any],
+    publisher: RunPublisher,
+    state: RunState,
+) -> list[dict[str, Any]]:
+    plan = await sync_to_async(context_plan)(
+        thread_id=run.thread_id,
+        options=run.options,
+        use_memory=run.options.get("use_memory", True),
+        current_run_id=run.id,
+    )
+    if plan.trimmed:
+
+        async def summarize(messages: list[dict[str, Any]]) -> str:
+            text, usage = await llm_complete_text(
+                client=client, config=config, options=options, messages=messages
+            )
+            state.add_usage(usage)
+            return text
+
+        summarized = await summary_update(plan, thread_id=run.thread_id, summarize=summarize)
+        await publisher.emit(
+            CONTEXT_TRIMMED,
+            dropped_messages=plan.dropped_messages,
+            kept_messages=plan.kept_messages,
+            estimated_tokens=plan.estimated_tokens,
+            budget_tokens=plan.budget_tokens,
+            summarized=summarized,
+        )
+    return plan.messages()
+
+
+# --- tool calls ---------------------------------------------------------------------------------------
+
+
+def _capped(text: str) -> str:
+    limit = settings.TOOL_OUTPUT_MAX_CHARS
+    if len(text) <= limit:
+        return text
+    return text[:limit] + CUT_NOTE.format(shown=limit, total=len(text))
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _answer_for_llm(result: CallResult) -> str:
+    if result.ok:
+        return _capped(_as_text(result.output))
+    failure: dict[str, Any] = {"error": result.error or "The call failed."}
+    if result.output is not None:
+        failure["output"] = result.output
+    return _capped(_as_text(failure))
+
+
+def _output_for_event(output: Any) -> Any:
+    """The output as it came, unless it is too big for an event: then the capped text the LLM saw."""
+    text = _as_text(output)
+    return output if len(text) <= settings.TOOL_OUTPUT_MAX_CHARS else _capped(text)
+
+
+async def _tool_calls_execute(
+    run: Run, catalog: Catalog | None, calls: list[ToolCallRequest], publisher: RunPublisher
+) -> list[tuple[ToolCallRequest, str]]:
+    """Run every call of one LLM turn concurrently; returns (call, answer for the LLM) in the calls' order."""
+    kinds = {call.id: _kind(catalog, call.name) for call in calls}
+    parsed = {call.id: tool_arguments(call) for call in calls}
+    for call in calls:
+        arguments, _ = parsed[call.id]
+        await publisher.emit(
+            TOOL_CALL_STARTED,
+            tool_call_id=call.id,
+            name=call.name,
+            kind=kinds[call.id],
+            arguments=arguments if arguments is not None else call.arguments_json,
+        )
+    context = {"thread_id": str(run.thread_id), "run_id": str(run.id), "user_id": run.thread.user_id}
+    async with asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(
+                _tool_call_one(catalog, call, parsed[call.id], kinds[call.id], context, publisher)
+            )
+            for call in calls
+        ]
+    answers: list[tuple[ToolCallRequest, str]] = []
+    for call, task in zip(calls, tasks, strict=True):
+        answer = task.result()
+        if answer is None:
+            raise RunSuperseded(str(run.id))
+        answers.append((call, answer))
+    return answers
+
+
+def _kind(catalog: Catalog | None, function_name: str) -> str:
+    spec = catalog.functions.get(function_name) if catalog else None
+    return spec.kind if spec else "tool"
+
+
+async def _tool_call_one(
+    catalog: Catalog | None,
+    call: ToolCallRequest,
+    parsed: tuple[dict[str, Any] | None, str | None],
+    kind: str,
+    context: dict[str, Any],
+    publisher: RunPublisher,
+) -> str | None:
+    """One call, start to `tool_call.completed`; the answer for the LLM (None: the run was superseded)."""
+    started = time.perf_counter()
+    arguments, problem = parsed
+    if catalog is None:
+        result = CallResult(ok=False, output=None, latency_ms=0.0, error=NO_FUNCTIONS_ERROR)
+    elif arguments is None:
+        result = CallResult(ok=False, output=None, latency_ms=0.0, error=problem)
+    else:
+        try:
+            result = await catalog_call(catalog, call.name, arguments, context=context)
+        except Exception:
+            logger.exception("Function %s failed unexpectedly", call.name)
+            latency = round((time.perf_counter() - started) * 1000, 1)
+            error = f"{call.name} failed unexpectedly."
+            result = CallResult(ok=False, output=None, latency_ms=latency, error=error)
+    record_tool_call(kind=kind, ok=result.ok, latency_seconds=result.latency_ms / 1000)
+    fields: dict[str, Any] = {
+        "tool_call_id": call.id,
+        "name": call.name,
+        "kind": kind,
+        "ok": result.ok,
+        "output": _output_for_event(result.output),
+        "latency_ms": result.latency_ms,
+    }
+    if not result.ok:
+        fields["error"] = result.error or "The call failed."
+    try:
+        await publisher.emit(TOOL_CALL_COMPLETED, **fields)
+    except RunSuperseded:
+        return None
+    return _answer_for_llm(result)

@@ -1,0 +1,211 @@
+"""The one place a run's events are numbered, stored and sent to the thread's group.
+
+Order of work for every event: assign the next `seq`, INSERT it, then `group_send` it. Storing before
+sending is what lets a client read the stored events, subscribe, and miss nothing (see
+`threads.api.follow`). Token deltas are coalesced BEFORE they get a `seq`, so the live stream and the
+stored one are the same events: the first delta of a message goes out at once (time to first token), later
+ones are merged for up to `DELTA_WINDOW_SECONDS` or `DELTA_MAX_CHARS`.
+
+A terminal event is written in the same transaction as the run's final status, and only while the run is
+still active, so a run gets exactly one terminal event even when recovery, a cancel of a queued run or a
+thread deletion ends it from another process.
+"""
+
+import asyncio
+import logging
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from threads.engine.events import MESSAGE_DELTA, TERMINAL_EVENT_TYPES, Event
+from threads.models import Run, RunEvent
+
+logger = logging.getLogger(__name__)
+
+DELTA_WINDOW_SECONDS = 0.05
+DELTA_MAX_CHARS = 400
+
+
+class RunSuperseded(Exception):
+    """The run was ended (or deleted) by someone else: this executor must stop without another event."""
+
+
+def thread_group(thread_id: UUID | str) -> str:
+    return f"thread.{thread_id}"
+
+
+def event_build(*, type: str, thread_id: UUID | str, run_id: UUID | str, seq: int, **fields: Any) -> Event:
+    return {
+        "type": type,
+        "thread_id": str(thread_id),
+        "run_id": str(run_id),
+        "seq": seq,
+        "created_at": timezone.now().isoformat().replace("+00:00", "Z"),
+        **fields,
+    }
+
+
+async def event_broadcast(event: Event) -> None:
+    """Send a stored event to its thread's group. A channel layer failure loses only the live copy:
+    the event is stored, and followers fill gaps from the store."""
+    try:
+        await get_channel_layer().group_send(
+            thread_group(event["thread_id"]), {"type": "run.event", "event": event}
+        )
+    except Exception:
+        logger.warning("Could not send event %s #%s of run %s", event["type"], event["seq"], event["run_id"])
+
+
+def event_broadcast_sync(event: Event) -> None:
+    async_to_sync(event_broadcast)(event)
+
+
+def _event_insert(run_id: UUID, event: Event) -> None:
+    try:
+        RunEvent.objects.create(run_id=run_id, seq=event["seq"], type=event["type"], payload=event)
+    except IntegrityError as exc:
+        # Another writer took this seq (a terminal event) or the run is gone: it is no longer ours.
+        raise RunSuperseded(str(run_id)) from exc
+
+
+def run_terminate(
+    *,
+    run_id: UUID,
+    thread_id: UUID,
+    type: str,
+    fields: dict[str, Any],
+    updates: dict[str, Any],
+    where: Q | None = None,
+) -> Event | None:
+    """End an active run (that also matches `where`): set its final status (`updates`) and store its
+    terminal event, atomically. Returns the event to broadcast after commit, or None when the run had
+    already ended (or no longer matches)."""
+    if type not in TERMINAL_EVENT_TYPES:
+        raise ValueError(f"{type} is not a terminal event type.")
+    now = timezone.now()
+    runs = Run.objects.filter(pk=run_id, status__in=Run.ACTIVE_STATUSES)
+    if where is not None:
+        runs = runs.filter(where)
+    with transaction.atomic():
+        ended = runs.update(finished_at=now, heartbeat_at=now, **updates)
+        if not ended:
+            return None
+        last_seq = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0
+        event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=last_seq + 1, **fields)
+        RunEvent.objects.create(run_id=run_id, seq=event["seq"], type=type, payload=event)
+    return event
+
+
+class RunPublisher:
+    """Publishes one run's events from the process that executes it. Safe to call from concurrent tasks
+    of that run (tool calls finish in any order); one lock keeps `seq` and the store in step."""
+
+    def __init__(self, *, run_id: UUID, thread_id: UUID, next_seq: int):
+        self.run_id = run_id
+        self.thread_id = thread_id
+        self._next_seq = next_seq
+        self._lock = asyncio.Lock()
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._flush_task: asyncio.Task[None] | None = None
+        self._flush_error: BaseException | None = None
+        # True once a delta went out since the last other event: later deltas of that message may wait.
+        self._message_streaming = False
+        self.ended = False
+
+    async def emit(self, type: str, **fields: Any) -> Event:
+        async with self._lock:
+            await self._flush_pending()
+            return await self._send(type, fields)
+
+    async def delta(self, text: str) -> None:
+        if not text:
+            return
+        self._raise_flush_error()
+        async with self._lock:
+            if not self._message_streaming and not self._pending:
+                self._message_streaming = True
+                await self._send(MESSAGE_DELTA, {"delta": text})
+                return
+            self._pending.append(text)
+            self._pending_chars += len(text)
+            if self._pending_chars >= DELTA_MAX_CHARS:
+                await self._flush_pending()
+            elif self._flush_task is None:
+                self._flush_task = asyncio.create_task(self._flush_later())
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self._flush_pending()
+
+    async def terminate(self, type: str, *, fields: dict[str, Any], updates: dict[str, Any]) -> Event | None:
+        """Flush what is pending, then end the run with its terminal event (None: someone else ended it)."""
+        await self._stop_flush_task()
+        async with self._lock:
+            try:
+                await self._flush_pending()
+            except RunSuperseded:
+                return None
+            event = await sync_to_async(run_terminate)(
+                run_id=self.run_id, thread_id=self.thread_id, type=type, fields=fields, updates=updates
+            )
+            self.ended = True
+            if event is not None:
+                self._next_seq = event["seq"] + 1
+                await event_broadcast(event)
+            return event
+
+    async def close(self) -> None:
+        await self._stop_flush_task()
+
+    async def _send(self, type: str, fields: dict[str, Any]) -> Event:
+        if self.ended:
+            raise RunSuperseded(str(self.run_id))
+        if type != MESSAGE_DELTA:
+            self._message_streaming = False
+        event = event_build(
+            type=type, thread_id=self.thread_id, run_id=self.run_id, seq=self._next_seq, **fields
+        )
+        self._next_seq += 1
+        await sync_to_async(_event_insert)(self.run_id, event)
+        await event_broadcast(event)
+        return event
+
+    async def _flush_pending(self) -> None:
+        self._raise_flush_error()
+        task, self._flush_task = self._flush_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._pending_chars = 0
+            await self._send(MESSAGE_DELTA, {"delta": text})
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(DELTA_WINDOW_SECONDS)
+        try:
+            async with self._lock:
+                if self._flush_task is asyncio.current_task():
+                    await self._flush_pending()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # Surfaces in the run's own task at its next delta or event.
+            self._flush_error = exc
+
+    async def _stop_flush_task(self) -> None:
+        task, self._flush_task = self._flush_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _raise_flush_error(self) -> None:
+        if self._flush_error is not None:
+            error, self._flush_error = self._flush_error, None
+            raise error

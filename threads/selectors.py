@@ -1,0 +1,141 @@
+"""Reads of threads, runs, events and memory, scoped to what the asking user may see."""
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Count, F, Max, Min, QuerySet, Sum
+from django.db.models.functions import Length
+
+from threads.engine.events import TOOL_CALL_COMPLETED, TOOL_CALL_STARTED
+from threads.memory import CHARS_PER_TOKEN, context_plan
+from threads.models import Message, Run, RunEvent, Thread, ThreadSummary
+
+HISTORY_ROLES = (Message.Role.USER, Message.Role.ASSISTANT)
+STARTED_KEYS = ("name", "kind", "arguments")
+COMPLETED_KEYS = ("ok", "output", "error", "latency_ms")
+
+
+def threads_visible_to(user) -> QuerySet[Thread]:
+    """Staff see every thread; anyone else only the threads they own."""
+    threads = Thread.objects.all()
+    return threads if user.is_staff else threads.filter(owner=user)
+
+
+def runs_visible_to(user) -> QuerySet[Run]:
+    runs = Run.objects.select_related("thread", "llm_config")
+    return runs if user.is_staff else runs.filter(thread__owner=user)
+
+
+def run_events_after(*, run_id: UUID | str, after_seq: int) -> list[dict[str, Any]]:
+    """The run's stored events after `after_seq`, in `seq` order, as they were sent."""
+    events = RunEvent.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")
+    return list(events.values_list("payload", flat=True))
+
+
+def run_latest(*, thread: Thread) -> Run | None:
+    return Run.objects.filter(thread=thread).order_by("-created_at").first()
+
+
+def run_tool_calls(*, run: Run) -> list[dict[str, Any]]:
+    """The run's tool calls as its events tell them: `{"tool_call_id", "name", "kind", "arguments", "ok",
+    "output", "error"?, "latency_ms"}`, in the order they started."""
+    calls: dict[str, dict[str, Any]] = {}
+    events = RunEvent.objects.filter(run=run, type__in=(TOOL_CALL_STARTED, TOOL_CALL_COMPLETED)).order_by(
+        "seq"
+    )
+    for payload in events.values_list("payload", flat=True):
+        call = calls.setdefault(payload["tool_call_id"], {"tool_call_id": payload["tool_call_id"]})
+        keys = STARTED_KEYS if payload["type"] == TOOL_CALL_STARTED else COMPLETED_KEYS
+        call.update({key: payload[key] for key in keys if key in payload})
+    return list(calls.values())
+
+
+def tokens_estimate_chars(chars: int) -> int:
+    return -(-chars // CHARS_PER_TOKEN)
+
+
+def _user_threads(user, user_id: str) -> QuerySet[Thread]:
+    return threads_visible_to(user).filter(user_id=user_id)
+
+
+def memory_history(*, user, user_id: str, limit: int = 50) -> dict[str, Any]:
+    """The latest `limit` user and assistant messages of `user_id`'s threads, oldest first."""
+    rows = (
+        Message.objects.filter(thread__in=_user_threads(user, user_id), role__in=HISTORY_ROLES)
+        .exclude(content="")
+        .order_by("-created_at", "-id")
+        .values("role", "content", "thread_id", "created_at")[:limit]
+    )
+    return {"user_id": user_id, "messages": list(reversed(rows))}
+
+
+def memory_context(*, user, user_id: str) -> dict[str, Any]:
+    """`{"user_id", "thread_id", "messages", "estimated_tokens", "budget_tokens", "trimmed"}`: what the engine
+    would send the LLM for `user_id`'s latest thread (system prompt, stored summary, latest turns in the
+    budget). `messages` is empty when the user has no thread."""
+    thread = _user_threads(user, user_id).order_by("-updated_at").first()
+    if thread is None:
+        return {
+            "user_id": user_id,
+            "thread_id": None,
+            "messages": [],
+            "estimated_tokens": 0,
+            "budget_tokens": 0,
+            "trimmed": False,
+        }
+    latest = run_latest(thread=thread)
+    plan = context_plan(thread_id=thread.id, options=latest.options if latest else {})
+    return {
+        "user_id": user_id,
+        "thread_id": thread.id,
+        "messages": plan.messages(),
+        "estimated_tokens": plan.estimated_tokens,
+        "budget_tokens": plan.budget_tokens,
+        "trimmed": plan.trimmed,
+    }
+
+
+def memory_summary(*, user, user_id: str) -> dict[str, Any]:
+    """`{"user_id", "summaries": [{"thread_id", "title", "summary", "covers_until", "updated_at"}]}`, the
+    running summaries of `user_id`'s threads, most recently updated first."""
+    summaries = (
+        ThreadSummary.objects.filter(thread__in=_user_threads(user, user_id))
+        .select_related("thread")
+        .order_by("-updated_at")
+    )
+    return {
+        "user_id": user_id,
+        "summaries": [
+            {
+                "thread_id": summary.thread_id,
+                "title": summary.thread.title,
+                "summary": summary.content,
+                "covers_until": summary.covers_until,
+                "updated_at": summary.updated_at,
+            }
+            for summary in summaries
+        ],
+    }
+
+
+def memory_stats(*, user, user_id: str) -> dict[str, Any]:
+    """`{"user_id", "message_count", "thread_count", "total_tokens", "usage_tokens", "first_at", "last_at"}`:
+    `total_tokens` is the estimated size of the stored messages (as the context budget counts them),
+    `usage_tokens` what the LLM turns that wrote them cost (prompt + completion, as the provider reported)."""
+    threads = _user_threads(user, user_id)
+    figures = Message.objects.filter(thread__in=threads).aggregate(
+        message_count=Count("id"),
+        content_chars=Sum(Length("content")),
+        usage_tokens=Sum(F("prompt_tokens") + F("completion_tokens")),
+        first_at=Min("created_at"),
+        last_at=Max("created_at"),
+    )
+    return {
+        "user_id": user_id,
+        "message_count": figures["message_count"],
+        "thread_count": threads.count(),
+        "total_tokens": tokens_estimate_chars(figures["content_chars"] or 0),
+        "usage_tokens": figures["usage_tokens"] or 0,
+        "first_at": figures["first_at"],
+        "last_at": figures["last_at"],
+    }

@@ -1,0 +1,269 @@
+"""What users do to threads and runs. Each synchronous service is one transaction and raises
+`orchestrator_studio.errors` DomainErrors; the async ones (`run_start`, `arun_cancel`) wrap them and then
+talk to the channel layer and the executor.
+"""
+
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
+from django.utils import timezone
+
+from orchestrator_studio.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from registry.models import LLMConfig
+from registry.selectors import llm_config_default
+from threads import executors
+from threads.engine.control import CANCEL, SUPERSEDED
+from threads.engine.events import RUN_CANCELLED, RUN_CREATED, RUN_FAILED, Event
+from threads.engine.publisher import event_broadcast, event_broadcast_sync, event_build, run_terminate
+from threads.models import Message, Run, RunEvent, Thread, ThreadSummary
+from threads.recovery import run_orphan_fail
+
+logger = logging.getLogger(__name__)
+
+TITLE_MAX_CHARS = 300
+TITLE_FROM_TASK_CHARS = 80
+# SQLite (in-memory test databases in shared-cache mode) refuses a second writer at once instead of
+# waiting; creating a run retries that briefly. Other databases wait on the lock themselves.
+LOCKED_RETRIES = 20
+LOCKED_RETRY_SECONDS = 0.05
+
+
+# --- threads ----------------------------------------------------------------------------------------
+
+
+def thread_create(
+    *, owner, user_id: str | None = None, title: str = "", metadata: dict[str, Any] | None = None
+) -> Thread:
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValidationFailed("Invalid thread.", fields={"metadata": ["Must be a JSON object."]})
+    if len(title) > TITLE_MAX_CHARS:
+        raise ValidationFailed(
+            "Invalid thread.", fields={"title": [f"At most {TITLE_MAX_CHARS} characters."]}
+        )
+    return Thread.objects.create(
+        owner=owner, user_id=user_id or owner.get_username(), title=title, metadata=metadata or {}
+    )
+
+
+def thread_update(
+    *,
+    thread: Thread,
+    title: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    status: str | None = None,
+) -> Thread:
+    fields: dict[str, list[str]] = {}
+    if title is not None and len(title) > TITLE_MAX_CHARS:
+        fields["title"] = [f"At most {TITLE_MAX_CHARS} characters."]
+    if metadata is not None and not isinstance(metadata, dict):
+        fields["metadata"] = ["Must be a JSON object."]
+    if status is not None and status not in Thread.Status.values:
+        fields["status"] = [f"Must be one of: {', '.join(Thread.Status.values)}."]
+    if fields:
+        raise ValidationFailed("Invalid thread.", fields=fields)
+    if title is not None:
+        thread.title = title
+    if metadata is not None:
+        thread.metadata = metadata
+    if status is not None:
+        thread.status = status
+    thread.save(update_fields=["title", "metadata", "status", "updated_at"])
+    return thread
+
+
+def thread_delete(*, thread: Thread) -> None:
+    """Delete a thread with its messages and runs; an active run is cancelled first (its subscribers get
+    `run.cancelled`, and the process executing it stops)."""
+    events: list[Event] = []
+    stopped: list[str] = []
+    with transaction.atomic():
+        for run in Run.objects.filter(thread=thread, status__in=Run.ACTIVE_STATUSES):
+            event = _run_end_cancelled(run)
+            if event is not None:
+                events.append(event)
+                stopped.append(str(run.id))
+        thread.delete()
+    for run_id in stopped:
+        executors.run_stop_everywhere_local(run_id, SUPERSEDED)
+    for event in events:
+        event_broadcast_sync(event)
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+
+def _llm_config_choose(name: str | None) -> LLMConfig:
+    if not name:
+        return llm_config_default()
+    config = LLMConfig.objects.filter(name=name).first()
+    if config is None:
+        raise ValidationFailed("Invalid run.", fields={"llm_config": [f"No LLM config named '{name}'."]})
+    if not config.enabled:
+        raise ValidationFailed(
+            "Invalid run.", fields={"llm_config": [f"The LLM config '{name}' is disabled."]}
+        )
+    return config
+
+
+def _run_create_once(*, thread: Thread, task: str, options: dict[str, Any]) -> tuple[Run, list[Event]]:
+    config = _llm_config_choose(options.get("llm_config"))
+    released: list[Event] = []
+    try:
+        with transaction.atomic():
+            # Writing the thread row first takes its lock on every database (a row lock on Postgres, the
+            # write lock on SQLite, which would otherwise fail a read lock's upgrade instead of waiting).
+            if not Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now()):
+                raise NotFound("Thread not found.")
+            locked = Thread.objects.select_for_update().get(pk=thread.pk)
+            active = Run.objects.filter(thread=locked, status__in=Run.ACTIVE_STATUSES).first()
+            if active is not None:
+                # A run orphaned by a dead process must not block its thread until the next sweep.
+                event = run_orphan_fail(active)
+                if event is None:
+                    raise Conflict("This thread already has a run in progress.", code="run_active")
+                released.append(event)
+            run = Run.objects.create(
+                thread=locked,
+                task=task,
+                options=options,
+                llm_config=config,
+                llm_model=config.model,
+            )
+            Message.objects.create(thread=locked, run=run, role=Message.Role.USER, content=task)
+            if not locked.title:
+                Thread.objects.filter(pk=locked.pk).update(title=task.strip()[:TITLE_FROM_TASK_CHARS])
+            event = event_build(type=RUN_CREATED, thread_id=locked.pk, run_id=run.pk, seq=1, status="queued")
+            RunEvent.objects.create(run=run, seq=1, type=RUN_CREATED, payload=event)
+    except IntegrityError as exc:
+        # Another request created the thread's active run between our check and insert.
+        raise Conflict("This thread already has a run in progress.", code="run_active") from exc
+    return run, [*released, event]
+
+
+def _run_create(*, thread: Thread, task: str, options: dict[str, Any]) -> tuple[Run, list[Event]]:
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            return _run_create_once(thread=thread, task=task, options=options)
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == LOCKED_RETRIES - 1:
+                raise
+            time.sleep(LOCKED_RETRY_SECONDS)
+    raise AssertionError("unreachable")
+
+
+def run_create(*, thread: Thread, task: str, options: dict[str, Any]) -> Run:
+    """Store the user's message and a queued run with its `run.created` event (seq 1), in one transaction
+    that locks the thread. `Conflict` (409, code `run_active`) when the thread has a queued or running run.
+
+    `options`: `llm_config` (name; the default config when missing), `use_tools`, `use_memory`,
+    `context_data`, `parameters` (`system_prompt`, `temperature`, `max_tokens` steer the LLM call; other keys
+    are shown to the model with `context_data`). Does not start the run: `run_start` does.
+    """
+    run, events = _run_create(thread=thread, task=task, options=options)
+    for event in events:
+        event_broadcast_sync(event)
+    return run
+
+
+async def run_start(*, thread: Thread, task: str, options: dict[str, Any]) -> Run:
+    """Create the run, publish `run.created`, and hand it to the executor. The run goes on whatever
+    happens to the caller afterwards (a client that disconnects does not stop it)."""
+    run, events = await sync_to_async(_run_create)(thread=thread, task=task, options=options)
+    for event in events:
+        await event_broadcast(event)
+    try:
+        await executors.run_dispatch(run_id=run.id)
+    except Exception as exc:
+        logger.error(
+            "Could not hand run %s to the %s executor: %s", run.id, settings.RUN_EXECUTOR, type(exc).__name__
+        )
+        error = {"code": "executor_unavailable", "message": "The run could not be handed to a run worker."}
+        event = await sync_to_async(run_terminate)(
+            run_id=run.id,
+            thread_id=run.thread_id,
+            type=RUN_FAILED,
+            fields={"error": error},
+            updates={"status": Run.Status.FAILED, "error": error},
+        )
+        if event is not None:
+            await event_broadcast(event)
+        raise ServiceUnavailable("The run could not be started: no run worker is reachable.") from exc
+    return run
+
+
+def _run_end_cancelled(run: Run) -> Event | None:
+    return run_terminate(
+        run_id=run.id,
+        thread_id=run.thread_id,
+        type=RUN_CANCELLED,
+        fields={"usage": run.usage or {}},
+        updates={"status": Run.Status.CANCELLED, "cancel_requested": True},
+    )
+
+
+def _run_cancel(*, run: Run) -> tuple[Run, Event | None]:
+    """A queued run ends here and now; a running one is flagged for its executor (which ends it)."""
+    with transaction.atomic():
+        event = None
+        if Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).exists():
+            event = _run_end_cancelled(run)
+        if event is None:
+            Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE_STATUSES).update(cancel_requested=True)
+    run.refresh_from_db()
+    return run, event
+
+
+def run_cancel(*, run: Run) -> Run:
+    """Cancel a run: it ends `cancelled` with `run.cancelled` (within a second for a running one, whichever
+    process executes it). A run that already ended is returned unchanged."""
+    run, event = _run_cancel(run=run)
+    if event is not None:
+        event_broadcast_sync(event)
+    elif run.status in Run.ACTIVE_STATUSES:
+        executors.run_stop_everywhere_local(run.id, CANCEL)
+    return run
+
+
+async def arun_cancel(*, run: Run) -> Run:
+    run, event = await sync_to_async(_run_cancel)(run=run)
+    if event is not None:
+        await event_broadcast(event)
+    elif run.status in Run.ACTIVE_STATUSES:
+        executors.run_stop_everywhere_local(run.id, CANCEL)
+    return run
+
+
+# --- messages and memory ----------------------------------------------------------------------------
+
+MESSAGE_ROLES = (Message.Role.USER, Message.Role.ASSISTANT, Message.Role.SYSTEM)
+
+
+def message_create(*, thread: Thread, role: str, content: str) -> Message:
+    """Add a message to a thread's memory by hand (not through a run)."""
+    fields: dict[str, list[str]] = {}
+    if role not in MESSAGE_ROLES:
+        fields["role"] = [f"Must be one of: {', '.join(MESSAGE_ROLES)}."]
+    if not isinstance(content, str) or not content.strip():
+        fields["content"] = ["Must be a non-empty string."]
+    if fields:
+        raise ValidationFailed("Invalid message.", fields=fields)
+    with transaction.atomic():
+        message = Message.objects.create(thread=thread, role=role, content=content)
+        Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now())
+    return message
+
+
+def memory_clear(*, owner, user_id: str, staff: bool) -> int:
+    """Forget `user_id`'s conversation: the messages and summaries of their threads (the owner's only,
+    unless `staff`). Threads, runs and their events stay. Returns how many messages were deleted."""
+    threads = Thread.objects.filter(user_id=user_id)
+    if not staff:
+        threads = threads.filter(owner=owner)
+    with transaction.atomic():
+        deleted, _ = Message.objects.filter(thread__in=threads).delete()
+        ThreadSummary.objects.filter(thread__in=threads).delete()
+    return deleted
