@@ -56,9 +56,29 @@ async def test_brave_sends_subscription_token_and_strips_markup(fake_search):
     assert request.query["count"] == ["4"]
 
 
-@pytest.mark.parametrize(("provider", "status"), [("tavily", 401), ("brave", 422)])
+async def test_google_sends_key_and_engine_id(fake_search):
+    tool = search_tool(
+        "google", fake_search.google_url, api_key=fake_search.api_key, cx="engine-1", max_results=2
+    )
+    output = await tool_call(tool, {"query": "uvicorn"})
+    assert [hit["url"] for hit in output["results"]] == ["https://example.com/1", "https://example.com/2"]
+    assert output["results"][0]["title"] == "Result 1 for uvicorn"
+    [request] = fake_search.requests
+    assert request.query["cx"] == ["engine-1"]
+    assert request.query["key"] == [fake_search.api_key]
+
+
+async def test_google_without_engine_id_is_refused_unsent(fake_search):
+    tool = search_tool("google", fake_search.google_url, api_key=fake_search.api_key)
+    with pytest.raises(ToolError, match="config.cx"):
+        await tool_call(tool, {"query": "uvicorn"})
+    assert fake_search.requests == []
+
+
+@pytest.mark.parametrize(("provider", "status"), [("tavily", 401), ("brave", 422), ("google", 400)])
 async def test_wrong_key_is_a_clear_failure(fake_search, provider, status):
-    tool = search_tool(provider, getattr(fake_search, f"{provider}_url"), api_key="wrong-key-1234567")
+    url = getattr(fake_search, f"{provider}_url")
+    tool = search_tool(provider, url, api_key="wrong-key-1234567", cx="engine-1")
     with pytest.raises(ToolError, match=f"HTTP {status}"):
         await tool_call(tool, {"query": "x"})
 

@@ -5,6 +5,7 @@
            → `{"query", "results": [{"title", "url", "content", "score"}]}`
 - Brave:   `GET /brave/res/v1/web/search?q=&count=` with `X-Subscription-Token: <api_key>`
            → `{"web": {"results": [{"title", "url", "description"}]}}`
+- Google:  `GET /google/customsearch/v1?key=&cx=&q=&num=` → `{"items": [{"title", "link", "snippet"}]}`
 
 Every query has `result_count` results (`Result <i> for <query>`). A keyed provider answers 401 to a wrong
 key. `script(...)` queues replies for the next requests; `requests` records what arrived.
@@ -38,6 +39,10 @@ class FakeSearch:
     @property
     def brave_url(self) -> str:
         return f"{self.base_url}/brave/res/v1/web/search"
+
+    @property
+    def google_url(self) -> str:
+        return f"{self.base_url}/google/customsearch/v1"
 
     def script(self, *replies: Reply) -> "FakeSearch":
         with self._lock:
@@ -105,4 +110,11 @@ class FakeSearch:
                 for i, h in enumerate(hits, 1)
             ]
             return json_reply({"type": "search", "web": {"type": "search", "results": results}})
+        if request.path == "/google/customsearch/v1" and request.method == "GET":
+            if request.query.get("key") != [self.api_key]:
+                return json_reply({"error": {"code": 400, "message": "API key not valid."}}, status=400)
+            query = request.query.get("q", [""])[0]
+            hits = self._hits(query)[: int(request.query.get("num", ["10"])[0])]
+            items = [{"title": h["title"], "link": h["url"], "snippet": h["snippet"]} for h in hits]
+            return json_reply({"kind": "customsearch#search", "items": items})
         return json_reply({"error": "not found"}, status=404)

@@ -1,5 +1,5 @@
-"""The `web_search` tool: a SearXNG JSON API, Tavily or Brave, answered as `[{"title", "url", "snippet"}]`
-capped at the tool's `max_results`."""
+"""The `web_search` tool: a SearXNG JSON API, Tavily, Brave or Google Programmable Search, answered as
+`[{"title", "url", "snippet"}]` capped at the tool's `max_results`."""
 
 import html
 import re
@@ -23,16 +23,16 @@ def _text(value: Any, limit: int = MAX_SNIPPET_CHARS) -> str:
     return html.unescape(_TAG.sub("", value)).strip()[:limit]
 
 
-def _normalised(items: Any, snippet_key: str, max_results: int) -> list[dict[str, str]]:
+def _normalised(items: Any, snippet_key: str, max_results: int, url_key: str = "url") -> list[dict[str, str]]:
     if not isinstance(items, list):
         raise ToolError("The search provider answered without a list of results.")
     results = []
     for item in items:
-        if isinstance(item, dict) and isinstance(item.get("url"), str):
+        if isinstance(item, dict) and isinstance(item.get(url_key), str):
             results.append(
                 {
                     "title": _text(item.get("title"), 300),
-                    "url": item["url"],
+                    "url": item[url_key],
                     "snippet": _text(item.get(snippet_key)),
                 }
             )
@@ -101,7 +101,21 @@ async def search(config: dict[str, Any], query: str) -> list[dict[str, str]]:
         return _normalised(
             web.get("results", []) if isinstance(web, dict) else [], "description", max_results
         )
-    raise ToolError(f"Unknown search provider {provider!r}; use searxng, tavily or brave.")
+    if provider == "google":
+        if not api_key or not config.get("cx"):
+            raise ToolError("A Google search tool needs config.api_key and config.cx (the engine id).")
+        response = await http_request(
+            "GET",
+            endpoint,
+            timeout_seconds=timeout,
+            headers=headers,
+            params={"key": api_key, "cx": config["cx"], "q": query, "num": min(max_results, 10)},
+            max_response_bytes=MAX_RESPONSE_BYTES,
+        )
+        data = _payload(response)
+        items = data.get("items", []) if isinstance(data, dict) else None
+        return _normalised(items, "snippet", max_results, url_key="link")
+    raise ToolError(f"Unknown search provider {provider!r}; use searxng, tavily, brave or google.")
 
 
 async def call(tool: Tool, arguments: dict[str, Any]) -> Any:
