@@ -25,7 +25,8 @@ MAX_ERROR_CHARS = 300
 HEALTH_LLM_CACHE_KEY = "monitoring:health:llm:{pk}:{updated}"
 CONNECTIVITY_CONCURRENCY = 32
 CANCEL_GRACE_SECONDS = 1.0
-# Components without which the service cannot serve at all; any other failing component only degrades it.
+# Components without which the service cannot serve at all (see `readiness`); any other failing
+# component only degrades it.
 ESSENTIAL_COMPONENTS = ("database", "channel_layer")
 
 
@@ -140,17 +141,28 @@ async def _bounded(report: Awaitable[dict[str, Any]], limit_seconds: float) -> d
         return CheckResult(ok=False, latency_ms=_elapsed_ms(started), error="Timed out.").as_dict()
 
 
-async def health() -> dict[str, Any]:
-    """`{"status": "ok"|"degraded"|"down", "components": {name: {"ok", "latency_ms", "error"?}}}`."""
-    database, channel_layer, cache_result, llm = await asyncio.gather(
+async def readiness() -> dict[str, CheckResult]:
+    """The components without which the service cannot serve (`/readyz` and the health's `down`)."""
+    database, channel_layer = await asyncio.gather(
         _timed(sync_to_async(_database_round_trip, thread_sensitive=False), COMPONENT_TIMEOUT_SECONDS),
         _timed(_channel_layer_round_trip, COMPONENT_TIMEOUT_SECONDS),
+    )
+    return {"database": database, "channel_layer": channel_layer}
+
+
+async def health() -> dict[str, Any]:
+    """`{"status": "ok"|"degraded"|"down", "components": {name: {"ok", "latency_ms", "error"?}}}`."""
+    essentials, cache_result, llm = await asyncio.gather(
+        readiness(),
         _timed(sync_to_async(_cache_round_trip, thread_sensitive=False), COMPONENT_TIMEOUT_SECONDS),
         _bounded(_llm_health(), COMPONENT_TIMEOUT_SECONDS + 1),
     )
     components = {
-        "database": {**database.as_dict(), "backend": connections["default"].vendor},
-        "channel_layer": {**channel_layer.as_dict(), "backend": backend_name(settings.CHANNEL_LAYERS)},
+        "database": {**essentials["database"].as_dict(), "backend": connections["default"].vendor},
+        "channel_layer": {
+            **essentials["channel_layer"].as_dict(),
+            "backend": backend_name(settings.CHANNEL_LAYERS),
+        },
         "cache": {**cache_result.as_dict(), "backend": backend_name(settings.CACHES)},
         "llm": llm,
     }

@@ -103,16 +103,16 @@ async def http_request(
             )
     except TimeoutError as exc:
         raise OutboundError(
-            f"No answer from {_origin(url)} within {timeout_seconds:g}s.", code="upstream_timeout"
+            f"No answer from {origin_of(url)} within {timeout_seconds:g}s.", code="upstream_timeout"
         ) from exc
     except httpx.TimeoutException as exc:
         raise OutboundError(
-            f"No answer from {_origin(url)} within {timeout_seconds:g}s.", code="upstream_timeout"
+            f"No answer from {origin_of(url)} within {timeout_seconds:g}s.", code="upstream_timeout"
         ) from exc
     except httpx.ConnectError as exc:
-        raise OutboundError(f"Cannot connect to {_origin(url)}: {_reason(exc)}.") from exc
+        raise OutboundError(f"Cannot connect to {origin_of(url)}: {connection_failure_reason(exc)}.") from exc
     except httpx.HTTPError as exc:
-        raise OutboundError(f"HTTP error talking to {_origin(url)}: {type(exc).__name__}.") from exc
+        raise OutboundError(f"HTTP error talking to {origin_of(url)}: {type(exc).__name__}.") from exc
 
 
 async def _send(
@@ -151,7 +151,7 @@ async def _send(
             elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
             url=str(response.url),
         )
-    raise OutboundError(f"Too many redirects from {_origin(url)}.", code="too_many_redirects")
+    raise OutboundError(f"Too many redirects from {origin_of(url)}.", code="too_many_redirects")
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
@@ -165,15 +165,17 @@ async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, boo
     return b"".join(chunks), False
 
 
-def _origin(url: str) -> str:
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL: enough to say where, never its path, query or credentials."""
     parsed = httpx.URL(url)
     return f"{parsed.scheme}://{parsed.host}" + (f":{parsed.port}" if parsed.port else "")
 
 
-def _reason(exc: httpx.ConnectError) -> str:
+def connection_failure_reason(exc: BaseException) -> str:
+    """Why a connection failed, in words, from the chain of causes (whichever HTTP library raised it)."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, ConnectionRefusedError):
+        if isinstance(cause, ConnectionRefusedError) or "connection refused" in str(cause).lower():
             return "connection refused"
         if isinstance(cause, socket.gaierror):
             return "unknown host"

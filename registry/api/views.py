@@ -157,8 +157,6 @@ class ToolViewSet(RegistryViewSet):
         return Response(async_to_sync(tool_test)(tool, arguments))
 
 
-# The registry list filters mean nothing to a datasource's own endpoints.
-_NO_FILTER_PARAMETERS = [OpenApiParameter(p.name, exclude=True) for p in FILTER_PARAMETERS]
 _DATASOURCE_ERRORS = {
     400: datasource_shapes.DataSourceErrorSerializer,
     502: datasource_shapes.DataSourceErrorSerializer,
@@ -173,7 +171,7 @@ class DataSourceViewSet(RegistryViewSet):
     @extend_schema(
         request=None,
         responses=datasource_shapes.DataSourceProbeResultSerializer,
-        parameters=_NO_FILTER_PARAMETERS,
+        parameters=_NO_LIST_FILTERS,
         summary="Test the connection: SELECT 1, Cube.js /meta or the HTTP /health (staff)",
         description="Always 200: `ok` false with the reason when the datasource cannot be reached.",
     )
@@ -184,7 +182,7 @@ class DataSourceViewSet(RegistryViewSet):
     @extend_schema(
         request=datasource_shapes.DataSourceQueryRequestSerializer,
         responses={200: datasource_shapes.DataSourceQueryResultSerializer, **_DATASOURCE_ERRORS},
-        parameters=_NO_FILTER_PARAMETERS,
+        parameters=_NO_LIST_FILTERS,
         summary="Run one read-only query (staff)",
         description="Postgres: one reading SQL statement (SELECT, WITH, VALUES, TABLE, SHOW or EXPLAIN) in a "
         "READ ONLY transaction with the datasource's timeout as statement_timeout. Rows are capped at "
@@ -204,7 +202,7 @@ class DataSourceViewSet(RegistryViewSet):
 
     @extend_schema(
         responses={200: datasource_shapes.DataSourceSchemaSerializer, **_DATASOURCE_ERRORS},
-        parameters=_NO_FILTER_PARAMETERS,
+        parameters=_NO_LIST_FILTERS,
         summary="Tables (Cube.js: cubes) and their columns (cached for CACHE_TTL_SECONDS)",
     )
     @action(detail=True, methods=["get"], url_path="schema")
@@ -213,7 +211,7 @@ class DataSourceViewSet(RegistryViewSet):
 
     @extend_schema(
         responses={200: datasource_shapes.DataSourceTablesSerializer, **_DATASOURCE_ERRORS},
-        parameters=_NO_FILTER_PARAMETERS,
+        parameters=_NO_LIST_FILTERS,
         summary="Names of the tables (Cube.js: cubes) (cached for CACHE_TTL_SECONDS)",
     )
     @action(detail=True, methods=["get"], url_path="tables")
@@ -222,7 +220,7 @@ class DataSourceViewSet(RegistryViewSet):
 
     @extend_schema(
         responses=datasource_shapes.DataSourcesHealthSerializer,
-        parameters=_NO_FILTER_PARAMETERS,
+        parameters=_NO_LIST_FILTERS,
         summary="Test every enabled datasource at once",
     )
     @action(detail=False, methods=["get"], url_path="health/all")

@@ -9,12 +9,10 @@ egress guard (a transport that checks each hop, redirects included).
 import asyncio
 import hashlib
 import logging
-import socket
 import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2  # the HTTP library the openai SDK is built on (a dependency of the pinned openai)
 import openai
@@ -22,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from orchestrator_studio.egress import EgressRefused, egress_check
+from orchestrator_studio.http import connection_failure_reason, origin_of
 from registry.connectors.results import ProbeResult
 from registry.models import LLMConfig
 
@@ -259,27 +258,9 @@ def _error_type(body: Any) -> str | None:
     return None
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-
-
-def _connection_reason(exc: BaseException) -> str:
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, socket.gaierror):
-            return "unknown host"
-        if isinstance(cause, httpx2.ConnectError) and "refused" in str(cause).lower():
-            return "connection refused"
-        cause = cause.__cause__ or cause.__context__
-    return "connection failed"
-
-
 def llm_error_message(exc: BaseException, config: LLMConfig) -> str:
     """A sentence about what went wrong talking to the LLM, built from facts only (never the SDK's text)."""
-    where = _origin(_base_url(config))
+    where = origin_of(_base_url(config))
     if isinstance(exc, LLMEgressRefused | LLMUnavailable):
         return exc.message
     if isinstance(exc, openai.APIStatusError):
@@ -296,7 +277,7 @@ def llm_error_message(exc: BaseException, config: LLMConfig) -> str:
     if isinstance(exc, openai.APITimeoutError | TimeoutError):
         return f"No answer from the LLM provider at {where} in time."
     if isinstance(exc, openai.APIConnectionError):
-        return f"Cannot connect to the LLM provider at {where}: {_connection_reason(exc)}."
+        return f"Cannot connect to the LLM provider at {where}: {connection_failure_reason(exc)}."
     if isinstance(exc, openai.APIResponseValidationError | ValueError | IndexError):
         return f"The LLM provider at {where} answered a malformed response."
     return f"The LLM call to {where} failed ({type(exc).__name__})."
