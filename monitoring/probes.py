@@ -78,7 +78,7 @@ def _database_round_trip() -> None:
 
 async def _channel_layer_round_trip() -> None:
     layer = get_channel_layer()
-    channel = await layer.new_channel("monitoring.health.")
+    channel = await layer.new_channel()
     token = uuid.uuid4().hex
     await layer.send(channel, {"type": "monitoring.ping", "token": token})
     message = await layer.receive(channel)

@@ -14,6 +14,13 @@ os.environ["TOOLS_CONFIG_PATH"] = ""
 os.environ["DATASOURCES_CONFIG_PATH"] = ""
 
 from orchestrator_studio.settings import *  # noqa: F403
+from orchestrator_studio.settings import BASE_DIR, DATABASES
 
 # Users with passwords are made in most tests; the production hasher would cost ~0.4 s each.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several threads of one test (a real server, the run executor) share the test database, which an
+    # in-memory SQLite database refuses ("table is locked"): use a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".local" / "test-db.sqlite3")}
+    (BASE_DIR / ".local").mkdir(exist_ok=True)

@@ -10,6 +10,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from orchestrator_studio.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
@@ -195,13 +196,14 @@ async def run_start(*, thread: Thread, task: str, options: dict[str, Any]) -> Ru
     return run
 
 
-def _run_end_cancelled(run: Run) -> Event | None:
+def _run_end_cancelled(run: Run, *, where: Q | None = None) -> Event | None:
     return run_terminate(
         run_id=run.id,
         thread_id=run.thread_id,
         type=RUN_CANCELLED,
         fields={"usage": run.usage or {}},
         updates={"status": Run.Status.CANCELLED, "cancel_requested": True},
+        where=where,
     )
 
 
@@ -210,7 +212,8 @@ def _run_cancel(*, run: Run) -> tuple[Run, Event | None]:
     with transaction.atomic():
         event = None
         if Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).exists():
-            event = _run_end_cancelled(run)
+            # Only while still queued: an executor that claimed it meanwhile gets the flag instead.
+            event = _run_end_cancelled(run, where=Q(status=Run.Status.QUEUED))
         if event is None:
             Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE_STATUSES).update(cancel_requested=True)
     run.refresh_from_db()

@@ -15,6 +15,8 @@ from threads.engine.publisher import thread_group
 from threads.models import Run, Thread
 from threads.selectors import run_events_after
 
+STOP = "listener.stop"
+
 
 class GroupListener:
     """Everything published to a thread's group, collected by a background task, as a websocket sees it."""
@@ -29,22 +31,26 @@ class GroupListener:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> "GroupListener":
-        self._channel = await self._layer.new_channel("test.")
+        # The default prefix, as consumers use: channels-redis serves the process-local channels of one
+        # prefix at a time, so a second prefix in the same process would starve (or be starved).
+        self._channel = await self._layer.new_channel()
         await self._layer.group_add(self.group, self._channel)
         self._task = asyncio.create_task(self._collect())
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         assert self._task is not None
-        self._task.cancel()
-        # channels-redis may turn the cancel of a pending receive into its own read timeout.
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+        # Stopped by a message rather than a cancel: cancelling a pending channels-redis receive can take
+        # many seconds to settle.
+        await self._layer.send(self._channel, {"type": STOP})
+        await asyncio.wait_for(self._task, 10)
         await self._layer.group_discard(self.group, self._channel)
 
     async def _collect(self) -> None:
         while True:
             message = await self._layer.receive(self._channel)
+            if message["type"] == STOP:
+                return
             event = message["event"]
             self.events.append(event)
             if event["type"] == "message.delta":

@@ -1,15 +1,20 @@
 """Recovery: runs orphaned by a process that died are failed, never left queued or in progress."""
 
 import asyncio
+import contextlib
+import time
 from datetime import timedelta
 
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
+from django.db import OperationalError
 from django.utils import timezone
 
 from tests.engine.support import listening, run_until_done, start
 from tests.fakes.openai_server import text
+from tests.fakes.server import serve
 from threads import recovery, services
 from threads.models import Run, RunEvent
 
@@ -116,3 +121,20 @@ async def test_a_running_run_keeps_its_heartbeat_fresh(llm, thread, fake_openai,
 
     assert first.status == second.status == "in_progress"
     assert second.heartbeat_at > first.heartbeat_at
+
+
+def test_a_server_process_sweeps_for_orphans_at_its_first_request(llm, thread, settings):
+    from orchestrator_studio.asgi import application
+
+    orphan = left_by_a_killed_worker(thread, seconds_ago=settings.RUN_ORPHAN_AFTER_SECONDS + 5)
+
+    with serve(application) as base_url:
+        assert httpx.get(f"{base_url}/healthz", timeout=10).status_code == 200
+        deadline = time.monotonic() + 10
+        status = "in_progress"
+        while status == "in_progress" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            with contextlib.suppress(OperationalError):
+                status = Run.objects.get(pk=orphan.pk).status
+
+    assert status == "failed"

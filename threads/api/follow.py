@@ -50,7 +50,7 @@ class RunFollower:
 
     async def __aiter__(self) -> AsyncIterator[Event | None]:
         layer = get_channel_layer()
-        channel = await layer.new_channel("follow.")
+        channel = await layer.new_channel()
         group = thread_group(self.thread_id)
         await layer.group_add(group, channel)
         receiving: asyncio.Future[dict[str, Any]] | None = None

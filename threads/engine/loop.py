@@ -177,6 +177,8 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
     except RunSuperseded:
         outcome = None
     except asyncio.CancelledError:
+        # From here on the run is ending: the executor must not cancel it again mid-way.
+        control.ending = True
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()
@@ -261,7 +263,9 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
         message = await sync_to_async(_assistant_message_store)(
             run, turn.content, turn.tool_calls, turn.usage
         )
-        if turn.content:
+        # A final answer always completes its message (even an empty one); a turn that only calls
+        # functions has a message to complete only when it also said something.
+        if turn.content or not turn.tool_calls:
             await publisher.emit(
                 MESSAGE_COMPLETED, message_id=str(message.id), role="assistant", content=turn.content
             )

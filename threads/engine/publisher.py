@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 DELTA_WINDOW_SECONDS = 0.05
 DELTA_MAX_CHARS = 400
+TERMINAL_INSERT_ATTEMPTS = 5
 
 
 class RunSuperseded(Exception):
@@ -95,10 +96,23 @@ def run_terminate(
         ended = runs.update(finished_at=now, heartbeat_at=now, **updates)
         if not ended:
             return None
+        return _terminal_event_insert(run_id=run_id, thread_id=thread_id, type=type, fields=fields)
+
+
+def _terminal_event_insert(*, run_id: UUID, thread_id: UUID, type: str, fields: dict[str, Any]) -> Event:
+    """Store the terminal event after the last one. An executor of the run may be storing an event at the
+    same moment: its seq wins, and ours takes the next (its later events then find their seq taken and stop,
+    see `RunSuperseded`)."""
+    for _ in range(TERMINAL_INSERT_ATTEMPTS):
         last_seq = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0
         event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=last_seq + 1, **fields)
-        RunEvent.objects.create(run_id=run_id, seq=event["seq"], type=type, payload=event)
-    return event
+        try:
+            with transaction.atomic():
+                RunEvent.objects.create(run_id=run_id, seq=event["seq"], type=type, payload=event)
+        except IntegrityError:
+            continue
+        return event
+    raise RuntimeError(f"Could not store the terminal event of run {run_id}.")
 
 
 class RunPublisher:
