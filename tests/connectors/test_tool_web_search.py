@@ -70,7 +70,7 @@ async def test_google_sends_key_and_engine_id(fake_search):
 
 async def test_google_without_engine_id_is_refused_unsent(fake_search):
     tool = search_tool("google", fake_search.google_url, api_key=fake_search.api_key)
-    with pytest.raises(ToolError, match="config.cx"):
+    with pytest.raises(ToolError, match=r"config\.cx"):
         await tool_call(tool, {"query": "uvicorn"})
     assert fake_search.requests == []
 
