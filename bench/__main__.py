@@ -38,6 +38,8 @@ SCENARIOS = ("round_trip", "first_token", "streams", "throughput", "registry")
 HTTP_TIMEOUT_SECONDS = 60
 # Keeps a full benchmark under ten minutes even when the server cannot keep up.
 SCENARIO_TIMEOUT_SECONDS = 150
+REGISTRY_AGENTS = 50
+REGISTRY_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,56 @@ async def pg_max_connections(database_url: str) -> int:
     return int(row[0]) if row else 0
 
 
+async def step(name: str, coroutine: Any) -> dict[str, Any]:
+    """One scenario's figures, or `{"error": ...}` when it failed or overran its time limit."""
+    say(f"{name} ...")
+    started = time.monotonic()
+    try:
+        figures = await asyncio.wait_for(coroutine, SCENARIO_TIMEOUT_SECONDS)
+    except Exception as exc:
+        figures = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    say(f"{name} done in {time.monotonic() - started:.0f} s")
+    return figures
+
+
+async def throughput_both(
+    stack: Stack, args: argparse.Namespace, server: Server, server_pid: int
+) -> dict[str, dict[str, Any]]:
+    """Run throughput with the inline executor (the running server), then with a server of its own that
+    hands runs to `runworker` processes (stopped afterwards)."""
+    sizes: Sizes = args.sizes
+    options = {
+        "seconds": sizes.run_seconds,
+        "concurrency": sizes.run_concurrency,
+        "warmup": sizes.warmup,
+        "database_url": stack.database_url,
+    }
+    results = {
+        "inline executor, 1 server process": await step(
+            "throughput (inline)", scenarios.run_throughput(server, pids=[server_pid], **options)
+        )
+    }
+    env = {"RUN_EXECUTOR": "worker"}
+    worker_url, worker_server = await asyncio.to_thread(
+        server_start, stack, "server-worker", workers=1, env=env
+    )
+    workers = await asyncio.to_thread(workers_start, stack, args.run_workers, env)
+    try:
+        async with http_client(worker_url, server.token, sizes.run_concurrency) as http:
+            results[f"worker executor, {args.run_workers} runworkers"] = await step(
+                "throughput (worker)",
+                scenarios.run_throughput(
+                    Server(base_url=worker_url, token=server.token, http=http),
+                    pids=[worker_server.pid, *(w.pid for w in workers)],
+                    **options,
+                ),
+            )
+    finally:
+        for process in [worker_server, *workers]:
+            await asyncio.to_thread(stack.stop, process)
+    return results
+
+
 async def measure(stack: Stack, args: argparse.Namespace, results: dict[str, Any]) -> None:
     """Run the chosen scenarios; each one's figures (or its error) land in `results` as soon as known."""
     sizes: Sizes = args.sizes
@@ -163,25 +215,13 @@ async def measure(stack: Stack, args: argparse.Namespace, results: dict[str, Any
         chunks=STREAM_CHUNKS,
     )
     base_url, inline_server = await asyncio.to_thread(server_start, stack, "server-inline", workers=1)
-    concurrency = max(sizes.run_concurrency, 16)
     async with (
-        http_client(base_url, token, concurrency) as http,
+        http_client(base_url, token, max(sizes.run_concurrency, REGISTRY_CONCURRENCY)) as http,
         openai.AsyncOpenAI(base_url=instant_url, api_key="sk-bench", max_retries=0) as llm,
     ):
         await llm_config_register(http, "bench-instant", instant_url, default=True)
         await llm_config_register(http, "bench-stream", stream_url, default=False)
         server = Server(base_url=base_url, token=token, http=http)
-
-        async def step(name: str, coroutine: Any) -> Any:
-            say(f"{name} ...")
-            started = time.monotonic()
-            try:
-                figures = await asyncio.wait_for(coroutine, SCENARIO_TIMEOUT_SECONDS)
-            except Exception as exc:
-                figures = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-            say(f"{name} done in {time.monotonic() - started:.0f} s")
-            return figures
-
         if "round_trip" in args.scenarios:
             results["round_trip"] = await step(
                 "round trip",
@@ -200,53 +240,20 @@ async def measure(stack: Stack, args: argparse.Namespace, results: dict[str, Any
                 ),
             )
         if "throughput" in args.scenarios:
-            results["throughput"] = {
-                "inline executor, 1 server process": await step(
-                    "throughput (inline)",
-                    scenarios.run_throughput(
-                        server,
-                        seconds=sizes.run_seconds,
-                        concurrency=sizes.run_concurrency,
-                        warmup=sizes.warmup,
-                        pids=[inline_server.pid],
-                        database_url=stack.database_url,
-                    ),
-                )
-            }
-            worker_env = {"RUN_EXECUTOR": "worker"}
-            worker_url, worker_server = await asyncio.to_thread(
-                server_start, stack, "server-worker", workers=1, env=worker_env
-            )
-            workers = await asyncio.to_thread(workers_start, stack, args.run_workers, worker_env)
-            try:
-                async with http_client(worker_url, token, concurrency) as worker_http:
-                    results["throughput"][f"worker executor, {args.run_workers} runworkers"] = await step(
-                        "throughput (worker)",
-                        scenarios.run_throughput(
-                            Server(base_url=worker_url, token=token, http=worker_http),
-                            seconds=sizes.run_seconds,
-                            concurrency=sizes.run_concurrency,
-                            warmup=sizes.warmup,
-                            pids=[worker_server.pid, *(w.pid for w in workers)],
-                            database_url=stack.database_url,
-                        ),
-                    )
-            finally:
-                for process in [worker_server, *workers]:
-                    await asyncio.to_thread(stack.stop, process)
+            results["throughput"] = await throughput_both(stack, args, server, inline_server.pid)
         if "registry" in args.scenarios:
             results["registry"] = await step(
                 "registry list",
                 scenarios.registry_list(
                     server,
-                    agents=50,
+                    agents=REGISTRY_AGENTS,
                     samples=sizes.registry_samples,
                     warmup=sizes.warmup,
                     requests=sizes.registry_requests,
-                    concurrency=16,
+                    concurrency=REGISTRY_CONCURRENCY,
                 ),
             )
-        # Last: runs a flood leaves unfinished would slow down any measurement after it.
+        # Last: the runs a flood leaves unfinished would slow down any measurement after it.
         if "streams" in args.scenarios:
             ideal = (STREAM_CHUNKS - 1) * STREAM_CHUNK_DELAY_MS / 1000
             results["streams"] = [
@@ -303,12 +310,17 @@ def main(argv: list[str] | None = None) -> int:
     path = results_write(document, args.output, started)
     print(table(rows))
     print(
-        f"\n{os.cpu_count()} CPUs, open files {open_files}, Postgres max_connections {max_connections}; "
-        f"took {document['duration_seconds']} s; written to {path} and latest.json"
+        f"\nuvicorn with 1 worker process; {args.run_workers} runworker processes for the worker executor. "
+        f"{os.cpu_count()} CPUs, open files {open_files}, Postgres max_connections {max_connections}.\n"
+        f"Took {document['duration_seconds']} s; written to {path} and latest.json."
     )
     # Targets missed are figures to read, not a failure of the benchmark; a scenario that could not run is.
     return 1 if any(row[3].startswith("did not run") for row in rows) else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        say("interrupted; every process it started has been stopped")
+        sys.exit(130)

@@ -87,15 +87,18 @@ async def round_trip(
     async def direct_call(prompt: str) -> None:
         await llm.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}])
 
+    async def orchestrated_call(prompt: str) -> None:
+        await chat(server, prompt)
+
     for index in range(warmup + samples):
         prompt = f"round trip {index}"
-        pairs = [(direct, direct_call), (orchestrated, lambda p: chat(server, p))]
+        pairs = [(direct, direct_call), (orchestrated, orchestrated_call)]
         for bucket, call in pairs[:: 1 if index % 2 else -1]:
             started = time.perf_counter()
             try:
                 await call(prompt)
             except (Failure, httpx.HTTPError, openai.OpenAIError) as exc:
-                failures[str(exc)[:80]] += 1
+                failures[str(exc)[:80] or type(exc).__name__] += 1
                 continue
             if index >= warmup:
                 bucket.append(time.perf_counter() - started)
@@ -209,7 +212,7 @@ class StreamClient:
                     return
         except TimeoutError:
             self.problem = "timed out"
-        except websockets.WebSocketException as exc:
+        except (OSError, websockets.WebSocketException) as exc:
             self.problem = f"socket: {type(exc).__name__}"
 
 
@@ -239,17 +242,17 @@ async def concurrent_streams(
             server.websocket_url(thread_id), open_timeout=60, ping_interval=None, max_queue=None
         )
 
-    connected = await bounded(
-        CONNECT_CONCURRENCY,
-        [
-            (lambda s=s, t=t: connect(s, t))
-            for s, t in zip(streams, thread_ids, strict=True)
-            if not isinstance(t, BaseException)
-        ],
-    )
-    running = [s for s in streams if s.socket is not None]
-    deadline = time.monotonic() + STREAM_TIMEOUT_SECONDS
     try:
+        connected = await bounded(
+            CONNECT_CONCURRENCY,
+            [
+                (lambda s=s, t=t: connect(s, t))
+                for s, t in zip(streams, thread_ids, strict=True)
+                if not isinstance(t, BaseException)
+            ],
+        )
+        running = [s for s in streams if s.socket is not None]
+        deadline = time.monotonic() + STREAM_TIMEOUT_SECONDS
         async with ProcessSampler(pids) as sampler:
             await asyncio.gather(
                 *(
@@ -258,7 +261,7 @@ async def concurrent_streams(
                 )
             )
     finally:
-        await asyncio.gather(*(_close(s) for s in running))
+        await asyncio.gather(*(_close(s) for s in streams if s.socket is not None))
     return _streams_figures(streams, [*thread_ids, *connected], clients, ideal_seconds, sampler)
 
 
@@ -267,7 +270,7 @@ async def _close(stream: StreamClient) -> None:
         if stream.terminal is None:
             await stream.socket.send(json.dumps({"type": "cancel"}))
         await asyncio.wait_for(stream.socket.close(), 10)
-    except (TimeoutError, websockets.WebSocketException):
+    except (TimeoutError, OSError, websockets.WebSocketException):
         stream.socket.transport.abort()
 
 
