@@ -7,4 +7,6 @@ class OrchestratorStudioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from orchestrator_studio import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        # Imported for their side effects: the OpenAPI auth extension, and the signal receivers that drop a
+        # token's cached user when the token is deleted or its user changes.
+        from orchestrator_studio import auth, schema  # noqa: F401

@@ -87,24 +87,68 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+# On Postgres, connections can come from a pool (Django's own, psycopg-pool): opening one costs ~2-5 ms and a
+# backend process, which every request and every run paid with CONN_MAX_AGE = 0. A run gives its
+# connection back after each database step, but a request keeps its one until it ends (a /v1/chat waiting
+# for its run, an SSE stream): the pool must exceed the number of such requests one process serves at once,
+# or they wait (up to `timeout`) for each other. Every process (server, run workers, the tests' servers)
+# has its own pool and they share Postgres' max_connections (100 by default); a pool only grows under load
+# and closes connections idle for `max_idle` seconds. Off by default (0): a pool keeps the connections it
+# made, so a process does not see a change of DATABASES (the health probe's test relies on that).
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "max_idle": 60,
+        "timeout": 10,
+    }
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis connections of one process's channel layer pool; each open websocket may hold one for a moment.
+CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)
 if REDIS_URL:
     CHANNEL_LAYERS = {
+        # The `runs` channel of `manage.py runworker runs` (and the health probes): at-least-once lists.
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py's default read timeout (5 s) equals channels-redis's blocking pop (5 s): an idle
             # `receive` (a run worker, a websocket) would then fail with a read timeout. Reads wait longer.
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                    }
+                ],
                 "capacity": 5000,
                 "expiry": 60,
             },
-        }
+        },
+        # Run events to the thread groups (websockets, SSE, /v1/chat). Pub/sub, because a cancelled receive
+        # on RedisChannelLayer's shared process channel stalls the other receivers of the process
+        # (django/channels_redis#151); its at-most-once delivery is enough, as events are stored first and
+        # followers fill gaps from the store.
+        "events": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                    }
+                ],
+            },
+        },
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+        "events": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [

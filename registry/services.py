@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from orchestrator_studio.errors import ValidationFailed, django_validation_fields
 from registry import secrets, tool_types
+from registry.connectors.catalog import catalog_version_bump
 from registry.models import DataSource, LLMConfig, RegistryEntry, Tool
 
 SECRET_FIELDS = ("api_key", "auth_token")
@@ -48,6 +49,7 @@ def registry_entry_save(*, instance: RegistryEntry, data: dict[str, Any]) -> Reg
             if isinstance(instance, LLMConfig):
                 _settle_default_before_save(instance)
             instance.save()
+            catalog_version_bump()
     except ValidationError as exc:
         raise ValidationFailed("Invalid input.", fields=django_validation_fields(exc)) from exc
     except IntegrityError as exc:
@@ -70,6 +72,7 @@ def _settle_default_before_save(config: LLMConfig) -> None:
 def registry_entry_delete(*, instance: RegistryEntry) -> None:
     with transaction.atomic():
         instance.delete()
+        catalog_version_bump()
         if isinstance(instance, LLMConfig) and instance.is_default:
             successor = LLMConfig.objects.filter(enabled=True).order_by("created_at").first()
             if successor:

@@ -1,4 +1,5 @@
 import pytest
+from channels.layers import channel_layers
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
@@ -14,6 +15,15 @@ def _client_for(user) -> APIClient:
     client.user = user
     client.raw_token = raw
     return client
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A channel layer per test: channels-redis binds its locks to the first event loop that uses them,
+    and every test (and every uvicorn server a test starts) has an event loop of its own."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture

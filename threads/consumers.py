@@ -4,7 +4,12 @@ Events reach the socket through the thread's group, so a run executed by any pro
 server) shows up here. Per run, the socket remembers the last `seq` it sent: a live event already sent is
 dropped, and a jump in `seq` is filled from the store, so what a client receives after `resume` has
 neither duplicates nor gaps. Channels dispatches one message at a time per consumer, which is what holds
-live events back while a resume replays the stored ones.
+live events back while a resume replays the stored ones. A run the socket starts itself is followed from
+its first event, so a client never misses the beginning of its own run.
+
+Events come through the `events` channel layer (pub/sub on Redis, see settings.CHANNEL_LAYERS). The
+database work of a handshake, a client frame or a gap fill runs on a sync thread of its own
+(`own_sync_thread`), not on the one thread asgiref shares between every socket of the process.
 """
 
 import json
@@ -22,9 +27,10 @@ from threads import services
 from threads.api.serializers import RunExecuteSerializer
 from threads.api.streaming import run_options, validated
 from threads.engine.events import Event
-from threads.engine.publisher import thread_group
+from threads.engine.publisher import EVENTS_LAYER, thread_group
 from threads.models import Run, Thread
 from threads.selectors import run_events_after, threads_visible_to
+from threads.ws_auth import own_sync_thread
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +53,17 @@ def _thread_for_socket(user: AbstractBaseUser, raw_id: str) -> tuple[Thread | No
     return thread, None
 
 
-def _thread(thread_id: UUID) -> Thread:
+def _run_request(thread_id: UUID, data: dict[str, Any]) -> tuple[Thread, dict[str, Any]]:
+    """The socket's thread and the validated `message` frame, in one trip to a sync thread."""
+    try:
+        options = validated(RunExecuteSerializer, data)
+    except ValidationFailed as exc:
+        fields = {("content" if k == "task" else k): v for k, v in (exc.fields or {}).items()}
+        raise ValidationFailed(exc.message, fields=fields) from None
     thread = Thread.objects.filter(pk=thread_id).first()
     if thread is None:
         raise NotFound("The thread no longer exists.")
-    return thread
+    return thread, options
 
 
 def _run_of_thread(thread_id: UUID, raw_run_id: Any) -> Run:
@@ -75,11 +87,16 @@ def _active_run(thread_id: UUID) -> Run:
 
 
 class ThreadConsumer(AsyncJsonWebsocketConsumer):
+    channel_layer_alias = EVENTS_LAYER
     thread_id: UUID | None = None
     group: str | None = None
 
     async def connect(self) -> None:
         self.delivered: dict[str, int] = {}
+        async with own_sync_thread():
+            await self._connect()
+
+    async def _connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self._refuse(CLOSE_UNAUTHENTICATED)
@@ -133,7 +150,8 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
             )
             return
         try:
-            await handler(content)
+            async with own_sync_thread():
+                await handler(content)
         except DomainError as exc:
             await self.send_error(exc.code, exc.message, exc.fields)
         except Exception:
@@ -143,13 +161,11 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
     async def start_run(self, frame: dict[str, Any]) -> None:
         data = {key: value for key, value in frame.items() if key not in ("type", "content")}
         data["task"] = frame.get("content")
-        try:
-            options = await database_sync_to_async(validated)(RunExecuteSerializer, data)
-        except ValidationFailed as exc:
-            fields = {("content" if k == "task" else k): v for k, v in (exc.fields or {}).items()}
-            raise ValidationFailed(exc.message, fields=fields) from None
-        thread = await database_sync_to_async(_thread)(self.thread_id)
-        await services.run_start(thread=thread, task=options["task"], options=run_options(options))
+        thread, options = await database_sync_to_async(_run_request)(self.thread_id, data)
+        run = await services.run_start(thread=thread, task=options["task"], options=run_options(options))
+        # Followed from its first event: the live events that got lost (or arrive out of turn) are then
+        # filled from the store. Group events queue while this handler runs, so none was relayed yet.
+        self.delivered.setdefault(str(run.id), 0)
 
     async def cancel_run(self, frame: dict[str, Any]) -> None:
         if frame.get("run_id") is not None:
@@ -180,7 +196,8 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         if last is not None and event["seq"] <= last:
             return
         if last is not None and event["seq"] > last + 1:
-            missed = await database_sync_to_async(run_events_after)(run_id=UUID(run_id), after_seq=last)
+            async with own_sync_thread():
+                missed = await database_sync_to_async(run_events_after)(run_id=UUID(run_id), after_seq=last)
             for stored in missed:
                 if stored["seq"] < event["seq"]:
                     await self._deliver(run_id, stored)

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from threads.engine.control import CANCEL, SUPERSEDED, RunControl
 from threads.engine.loop import run_execute
+from threads.engine.publisher import connection_release
 from threads.models import Run
 from threads.recovery import recovery_start
 
@@ -55,11 +56,15 @@ def _runs_watch(run_ids: list[str], heartbeat: bool) -> dict[str, tuple[str, boo
         # This long-lived thread keeps its connection; a broken one is dropped so the next poll reconnects.
         connection.close()
         raise
+    finally:
+        connection_release()
 
 
 async def _run_isolated(run_id: UUID, control: RunControl) -> None:
-    """Execute a run with its own database thread (and connection), closed when the run ends. SQLite
-    serialises writers anyway, so there every run shares the one thread for database work instead."""
+    """Execute a run with its own database thread, so that runs do not queue behind each other's database
+    steps. Each step gives its connection back to the pool when it is done (`connection_release`): a run
+    holds one only while it reads or writes, never while it waits on the LLM. SQLite serialises writers
+    anyway, so there every run shares the one thread for database work instead."""
     if connections["default"].vendor == "sqlite":
         await run_execute(run_id, control=control)
         return

@@ -5,14 +5,18 @@ Browsers cannot set headers on a websocket, so the token travels in the query st
 socket gets (close 4401), so that the client learns why instead of seeing a failed handshake.
 """
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import connections
 
 from orchestrator_studio.auth import token_from_header, user_for_token
 
@@ -27,12 +31,29 @@ def _raw_token(scope: dict[str, Any]) -> str | None:
     return None
 
 
+@contextlib.asynccontextmanager
+async def own_sync_thread() -> AsyncIterator[None]:
+    """Thread-sensitive sync calls (the ORM) made inside run on a sync thread of their own.
+
+    Channels opens no `ThreadSensitiveContext` per consumer (Django does per request), so the database work
+    of every socket of the process would queue on asgiref's one shared sync thread. The thread ends with
+    the block: its database connection is closed (back to the pool) first, as Django does after a request.
+    """
+    async with ThreadSensitiveContext():
+        try:
+            yield
+        finally:
+            await sync_to_async(connections.close_all)()
+
+
 class TokenAuthMiddleware(BaseMiddleware):
     """Puts the token's user (or `AnonymousUser`) in `scope["user"]`."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         raw = _raw_token(scope)
-        user = await database_sync_to_async(user_for_token)(raw) if raw else None
+        # Self-contained (its connection is closed after it), so any pool thread will do: handshakes of many
+        # sockets must not queue on asgiref's one shared sync thread.
+        user = await database_sync_to_async(user_for_token, thread_sensitive=False)(raw) if raw else None
         scope = dict(scope, user=user or AnonymousUser())
         return await super().__call__(scope, receive, send)
 

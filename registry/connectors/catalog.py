@@ -9,13 +9,19 @@ import asyncio
 import json
 import logging
 import re
+import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+from django.db.models.signals import post_delete, post_migrate, post_save
+from django.dispatch import receiver
 
+from orchestrator_studio.auth import shared_cache
 from orchestrator_studio.errors import DomainError
 from registry import tool_types
 from registry.connectors import agents, tools
@@ -88,12 +94,72 @@ def function_name_for(kind: str, resource_name: str) -> str:
     return short if len(short) <= MAX_FUNCTION_NAME else f"{initial}{resource_name}"
 
 
-def _enabled_entries() -> tuple[list[Tool], list[ExternalAgent], list[DataSource]]:
-    return (
+# The enabled registry rows, read once per registry version instead of three queries per run. They stay in
+# this process's memory (they hold decrypted secrets, which must not go to a shared cache); only the version
+# is shared (the Django cache: Redis across processes), and every registry write bumps it
+# (`catalog_version_bump`), so the next run of any process reads the rows afresh.
+CATALOG_VERSION_KEY = "registry:catalog-version"
+EnabledEntries = tuple[list[Tool], list[ExternalAgent], list[DataSource]]
+_entries_cache: dict[str, tuple[str, EnabledEntries]] = {}
+_entries_lock = threading.Lock()
+
+
+def catalog_version_bump() -> None:
+    """Mark the cached registry rows stale in every process: now (this transaction may never commit for
+    others to see, as in a test) and again once it commits (a run in between may have read the old rows
+    under the version set now)."""
+
+    def bump() -> None:
+        shared_cache().set(CATALOG_VERSION_KEY, uuid.uuid4().hex, None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def _catalog_version() -> str:
+    version = shared_cache().get(CATALOG_VERSION_KEY)
+    if version is None:
+        # A cold or flushed cache: start a version that every process then shares.
+        shared_cache().add(CATALOG_VERSION_KEY, uuid.uuid4().hex, None)
+        version = shared_cache().get(CATALOG_VERSION_KEY) or ""
+    return version
+
+
+def _enabled_entries() -> EnabledEntries:
+    # The version is read BEFORE the rows: a write that lands in between bumps it again, so rows read
+    # under an old version are never kept under a new one.
+    version = _catalog_version()
+    # Inside a transaction the rows read may be its own uncommitted writes, which a rollback (no signal)
+    # would leave behind in the cache: read them, but neither use nor keep the cache.
+    cacheable = bool(version) and not connection.in_atomic_block
+    with _entries_lock:
+        cached = _entries_cache.get("default")
+    if cacheable and cached is not None and cached[0] == version:
+        return cached[1]
+    entries = (
         list(Tool.objects.filter(enabled=True).order_by("name")),
         list(ExternalAgent.objects.filter(enabled=True).order_by("name")),
         list(DataSource.objects.filter(enabled=True).order_by("name")),
     )
+    if cacheable:
+        with _entries_lock:
+            _entries_cache["default"] = (version, entries)
+    return entries
+
+
+@receiver(post_save, dispatch_uid="catalog_version_on_save")
+@receiver(post_delete, dispatch_uid="catalog_version_on_delete")
+def _registry_row_changed(sender: type, **kwargs: Any) -> None:
+    """Writes that bypass `registry_entry_save` (admin inlines, fixtures, tests) also make the next run
+    read the registry afresh."""
+    if sender in (Tool, ExternalAgent, DataSource):
+        catalog_version_bump()
+
+
+@receiver(post_migrate, dispatch_uid="catalog_version_on_migrate")
+def _tables_rewritten(**kwargs: Any) -> None:
+    """`migrate` and `flush` (a transactional test's teardown too) change rows without a model signal."""
+    catalog_version_bump()
 
 
 async def catalog_build() -> Catalog:

@@ -1,22 +1,12 @@
 """Fixtures of the engine tests: an LLM config pointed at the fake OpenAI server, and a thread."""
 
 import pytest
-from channels.layers import channel_layers
 
 from registry.models import LLMConfig
 from threads import services
 from threads.models import Thread
 
 LLM_API_KEY = "sk-engine-test-secret-0123456789"
-
-
-@pytest.fixture(autouse=True)
-def fresh_channel_layer():
-    """A channel layer per test: channels-redis binds its receive locks to the first event loop that uses
-    them, and every test runs in an event loop of its own."""
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 
 from threads import executors, services
 from threads.engine.events import TERMINAL_EVENT_TYPES
-from threads.engine.publisher import thread_group
+from threads.engine.publisher import events_layer, thread_group
 from threads.models import Run, Thread
 from threads.selectors import run_events_after
 
@@ -26,7 +25,7 @@ class GroupListener:
         self.events: list[dict[str, Any]] = []
         self.terminal = asyncio.Event()
         self.first_delta = asyncio.Event()
-        self._layer = get_channel_layer()
+        self._layer = events_layer()
         self._channel = ""
         self._task: asyncio.Task[None] | None = None
 

@@ -184,3 +184,36 @@ def test_tokens_are_stored_hashed(user):
     assert rows
     assert not any(token in str(value) for row in rows for value in row)
     assert not any(token[len(stored.hint) :] in str(value) for row in rows for value in row)
+
+
+def test_a_deleted_token_stops_working_at_once_though_it_was_just_used(user):
+    token, raw = ApiToken.issue(user=user)
+    client = _client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/agents/").status_code == 200
+
+    token.delete()
+
+    _assert_envelope(client.get("/api/agents/"), 401, "authentication_failed")
+
+
+def test_a_user_deactivated_after_using_a_token_is_refused_at_the_next_request(user):
+    _, raw = ApiToken.issue(user=user)
+    client = _client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/agents/").status_code == 200
+
+    user.is_active = False
+    user.save()
+
+    _assert_envelope(client.get("/api/agents/"), 401, "authentication_failed")
+
+
+def test_a_user_made_staff_may_write_at_the_next_request(user):
+    _, raw = ApiToken.issue(user=user)
+    client = _client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    body = {"name": "promoted", "url": "https://agent.example.com"}
+    assert client.post("/api/agents/", body, format="json").status_code == 403
+
+    user.is_staff = True
+    user.save()
+
+    assert client.post("/api/agents/", body, format="json").status_code == 201

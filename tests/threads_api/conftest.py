@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
@@ -17,15 +16,6 @@ from threads.models import Run
 
 TERMINAL = {"run.completed", "run.failed", "run.cancelled"}
 LLM_API_KEY = "sk-threads-api-test-0123456789"
-
-
-@pytest.fixture(autouse=True)
-def fresh_channel_layer():
-    """A channel layer per test: channels-redis binds its locks to the first event loop that uses them,
-    and every test (and every uvicorn server a test starts) has an event loop of its own."""
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import time
 
 import httpx
 import pytest
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import InMemoryChannelLayer
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -14,6 +14,7 @@ from orchestrator_studio.asgi import application
 from tests.fakes.openai_server import text
 from tests.fakes.server import serve
 from tests.threads_api.conftest import parse_sse
+from threads.engine.publisher import events_layer
 from threads.models import Message, Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,7 +78,7 @@ def test_run_completes_when_the_client_disconnects_mid_stream(server, user_clien
                 if line == "event: message.delta":
                     break  # leave mid-stream: the connection closes with this block
 
-        layer = get_channel_layer()
+        layer = events_layer()
         if isinstance(layer, InMemoryChannelLayer):
             # The server noticed at once: the stream dropped its subscription while the run goes on.
             deadline = time.monotonic() + 5
@@ -130,3 +131,21 @@ def test_websocket_over_a_real_socket(server, user_client, other_client, llm, fa
             with pytest.raises(ConnectionClosed) as closed:
                 socket.recv(timeout=5)
             assert closed.value.rcvd.code == code
+
+
+def test_chat_answers_promptly_after_a_websocket_came_and_went(server, user_client, llm, fake_openai):
+    # On Redis, a websocket that leaves cancels its pending receive; that must not hold back the events of
+    # later runs of the process (django/channels_redis#151) until the follower's next keep-alive.
+    ws_base = server.replace("http://", "ws://")
+    with _client(server, user_client.raw_token) as http:
+        thread_id = http.post("/api/agent/initiate", json={}).json()["thread_id"]
+        for _ in range(3):
+            with connect(f"{ws_base}/ws/threads/{thread_id}/?token={user_client.raw_token}", open_timeout=5):
+                pass
+        for prompt in ("First", "Second"):
+            fake_openai.script(text("Prompt answer."))
+            asked = time.monotonic()
+            body = http.post("/v1/chat", json={"prompt": prompt}).json()
+            elapsed = time.monotonic() - asked
+            assert (body["answer"], body["status"]) == ("Prompt answer.", "completed")
+            assert elapsed < 4.0

@@ -18,6 +18,8 @@ from tests.threads_api.conftest import (
     run_count,
     wait_run_ended,
 )
+from threads.engine.publisher import event_broadcast, event_build
+from threads.models import Run, RunEvent
 from threads.selectors import run_events_after
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -270,3 +272,43 @@ async def test_cancel_names_the_run(alice, llm, fake_openai):
         assert (await socket.until_terminal(timeout=5))[-1]["type"] == "run.cancelled"
     finally:
         await socket.disconnect()
+
+
+async def test_own_run_is_followed_from_its_first_event_and_gaps_are_filled(
+    alice, llm, settings, monkeypatch
+):
+    # The run stays queued (no worker takes it), and its first live events get lost on the way: the socket
+    # that started it still gets them, from the store, before the next live one.
+    settings.RUN_EXECUTOR = "worker"
+    lost = []
+
+    async def lose(event):
+        lost.append(event["seq"])
+
+    monkeypatch.setattr("threads.services.event_broadcast", lose)
+    thread_id = await initiate(alice)
+    socket = await open_socket(thread_id, alice.raw_token)
+    try:
+        await socket.send({"type": "message", "content": "Hello", "use_memory": False})
+        run = None
+        deadline = time.monotonic() + 10
+        while run is None and time.monotonic() < deadline:
+            run = await Run.objects.filter(thread_id=thread_id).afirst()
+            await asyncio.sleep(0.02)
+        assert run is not None
+        stored = event_build(type="message.delta", thread_id=thread_id, run_id=run.id, seq=2, delta="Hel")
+        await RunEvent.objects.acreate(run=run, seq=2, type="message.delta", payload=stored)
+        live = event_build(type="message.delta", thread_id=thread_id, run_id=run.id, seq=3, delta="lo")
+        await RunEvent.objects.acreate(run=run, seq=3, type="message.delta", payload=live)
+        await event_broadcast(live)
+        frames = [await socket.receive() for _ in range(3)]
+        assert await socket.nothing_more()
+    finally:
+        await socket.disconnect()
+    assert lost == [1]
+    assert [(f["type"], f["seq"]) for f in frames] == [
+        ("run.created", 1),
+        ("message.delta", 2),
+        ("message.delta", 3),
+    ]
+    assert deltas_text(frames) == "Hello"

@@ -13,11 +13,10 @@ from typing import Any
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from threads.engine.events import TERMINAL_EVENT_TYPES, Event, is_terminal
-from threads.engine.publisher import thread_group
+from threads.engine.publisher import events_layer, thread_group
 from threads.models import Run, RunEvent
 from threads.selectors import run_events_after
 
@@ -49,7 +48,7 @@ class RunFollower:
         self.finished = False
 
     async def __aiter__(self) -> AsyncIterator[Event | None]:
-        layer = get_channel_layer()
+        layer = events_layer()
         channel = await layer.new_channel()
         group = thread_group(self.thread_id)
         await layer.group_add(group, channel)

@@ -9,11 +9,13 @@ knows about requests, consumers or serializers.
 """
 
 import asyncio
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -38,6 +40,7 @@ from threads.engine.events import (
     RUN_IN_PROGRESS,
     TOOL_CALL_COMPLETED,
     TOOL_CALL_STARTED,
+    Event,
     Usage,
     usage_zero,
 )
@@ -49,11 +52,19 @@ from threads.engine.llm import (
     llm_turn_stream,
     tool_arguments,
 )
-from threads.engine.publisher import RunPublisher, RunSuperseded
+from threads.engine.publisher import (
+    RunPublisher,
+    RunSuperseded,
+    connection_release,
+    event_broadcast,
+    event_build,
+)
 from threads.memory import context_plan, summary_update
 from threads.models import Message, Run, RunEvent
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 STEP_LIMIT_NOTE = (
     "I stopped here: this run reached its limit of {steps} steps (LLM turns) before I could finish. "
@@ -91,18 +102,29 @@ class RunState:
 # --- database steps (each runs in a thread) -----------------------------------------------------------
 
 
-def _run_claim(run_id: UUID, worker_id: str) -> tuple[Run, int] | None:
-    """Take a queued run (None when it is not queued any more: cancelled, or another worker has it)."""
+def _run_claim(run_id: UUID, worker_id: str) -> tuple[Run, int, Event | None] | None:
+    """Take a queued run (None when it is not queued any more: cancelled, or another worker has it).
+
+    `run.in_progress` is stored in the same transaction (one commit instead of two), unless a cancel is
+    already asked: then the run goes straight to `run.cancelled`. Returns the run, the next free seq and
+    the stored event to send."""
     now = timezone.now()
-    with transaction.atomic():
-        claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
-            status=Run.Status.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
-        )
-        if not claimed:
-            return None
-        run = Run.objects.select_related("thread", "llm_config").get(pk=run_id)
-        last_seq = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0
-    return run, last_seq + 1
+    try:
+        with transaction.atomic():
+            claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
+                status=Run.Status.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
+            )
+            if not claimed:
+                return None
+            run = Run.objects.select_related("thread", "llm_config").get(pk=run_id)
+            next_seq = (RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0) + 1
+            if run.cancel_requested:
+                return run, next_seq, None
+            event = event_build(type=RUN_IN_PROGRESS, thread_id=run.thread_id, run_id=run.id, seq=next_seq)
+            RunEvent.objects.create(run_id=run.id, seq=next_seq, type=RUN_IN_PROGRESS, payload=event)
+        return run, next_seq + 1, event
+    finally:
+        connection_release()
 
 
 def _llm_config_for(run: Run) -> LLMConfig:
@@ -148,6 +170,23 @@ def _run_status(run_id: UUID) -> str:
     return Run.objects.filter(pk=run_id).values_list("status", flat=True).first() or Run.Status.CANCELLED
 
 
+def _released(function: Callable[..., T]) -> Callable[..., T]:
+    """`function` then give the connection back to the pool: the run waits on the LLM or tools next."""
+
+    def step(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection_release()
+
+    return step
+
+
+async def _db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A database step of the run, in the run's thread, its connection released afterwards."""
+    return await sync_to_async(_released(function))(*args, **kwargs)
+
+
 # --- the run ------------------------------------------------------------------------------------------
 
 
@@ -157,7 +196,7 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
     claimed = await sync_to_async(_run_claim)(run_id, worker_identity())
     if claimed is None:
         return
-    run, next_seq = claimed
+    run, next_seq, in_progress = claimed
     publisher = RunPublisher(run_id=run.id, thread_id=run.thread_id, next_seq=next_seq)
     state = RunState(model=run.llm_model)
     record_run_started()
@@ -166,8 +205,9 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
     try:
         if run.cancel_requested:
             control.stop(CANCEL)
+        if in_progress is not None:
+            await event_broadcast(in_progress)
         control.checkpoint()
-        await publisher.emit(RUN_IN_PROGRESS)
         await _run_steps(run, publisher, state, control)
         outcome = (
             RUN_COMPLETED,
@@ -184,7 +224,7 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
             task.uncancel()
         if control.reason == SUPERSEDED:
             outcome = None
-        elif control.reason == CANCEL or await sync_to_async(_run_cancel_requested)(run.id):
+        elif control.reason == CANCEL or await _db(_run_cancel_requested, run.id):
             outcome = (RUN_CANCELLED, {"usage": state.usage}, {"status": Run.Status.CANCELLED})
         else:
             interrupted = True
@@ -219,7 +259,7 @@ async def _run_end(
     """Write the terminal event; returns the run's final status."""
     if outcome is None:
         await publisher.close()
-        return await sync_to_async(_run_status)(publisher.run_id)
+        return await _db(_run_status, publisher.run_id)
     event_type, fields, updates = outcome
     updates = {**updates, "usage": state.usage, "ttft_ms": state.ttft_ms}
     try:
@@ -229,12 +269,12 @@ async def _run_end(
         logger.exception("Could not store the end of run %s", publisher.run_id)
         return Run.Status.FAILED
     if event is None:
-        return await sync_to_async(_run_status)(publisher.run_id)
+        return await _db(_run_status, publisher.run_id)
     return updates["status"]
 
 
 async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control: RunControl) -> None:
-    config = await sync_to_async(_llm_config_for)(run)
+    config = await _db(_llm_config_for, run)
     state.model = config.model
     try:
         client = llm_client(config)
@@ -260,15 +300,22 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
         )
         state.add_usage(turn.usage)
         control.checkpoint()
-        message = await sync_to_async(_assistant_message_store)(
-            run, turn.content, turn.tool_calls, turn.usage
-        )
         # A final answer always completes its message (even an empty one); a turn that only calls
-        # functions has a message to complete only when it also said something.
+        # functions has a message to complete only when it also said something. The message and its
+        # `message.completed` are stored in one transaction.
         if turn.content or not turn.tool_calls:
-            await publisher.emit(
-                MESSAGE_COMPLETED, message_id=str(message.id), role="assistant", content=turn.content
+            content = turn.content
+            await publisher.emit_stored(
+                functools.partial(_assistant_message_store, run, content, turn.tool_calls, turn.usage),
+                MESSAGE_COMPLETED,
+                lambda message, content=content: {
+                    "message_id": str(message.id),
+                    "role": "assistant",
+                    "content": content,
+                },
             )
+        else:
+            await _db(_assistant_message_store, run, turn.content, turn.tool_calls, turn.usage)
         if not turn.tool_calls:
             return
         messages.append(
@@ -279,7 +326,7 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
             }
         )
         answers = await _tool_calls_execute(run, catalog, turn.tool_calls, publisher)
-        await sync_to_async(_tool_messages_store)(run, answers)
+        await _db(_tool_messages_store, run, answers)
         messages.extend(
             {"role": "tool", "tool_call_id": call.id, "content": content} for call, content in answers
         )
@@ -287,7 +334,7 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
     state.step_limit_reached = True
     note = STEP_LIMIT_NOTE.format(steps=settings.MAX_RUN_STEPS)
     await publisher.delta(note)
-    message = await sync_to_async(_assistant_message_store)(run, note, [], usage_zero())
+    message = await _db(_assistant_message_store, run, note, [], usage_zero())
     await publisher.emit(MESSAGE_COMPLETED, message_id=str(message.id), role="assistant", content=note)
 
 
@@ -315,7 +362,8 @@ async def _context_messages(
     publisher: RunPublisher,
     state: RunState,
 ) -> list[dict[str, Any]]:
-    plan = await sync_to_async(context_plan)(
+    plan = await _db(
+        context_plan,
         thread_id=run.thread_id,
         options=run.options,
         use_memory=run.options.get("use_memory", True),

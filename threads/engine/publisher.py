@@ -13,12 +13,13 @@ thread deletion ends it from another process.
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -27,9 +28,16 @@ from threads.models import Run, RunEvent
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 DELTA_WINDOW_SECONDS = 0.05
 DELTA_MAX_CHARS = 400
 TERMINAL_INSERT_ATTEMPTS = 5
+
+
+# The channel layer alias of run events (settings.CHANNEL_LAYERS): pub/sub on Redis, kept apart from the
+# `default` layer that hands runs to workers.
+EVENTS_LAYER = "events"
 
 
 class RunSuperseded(Exception):
@@ -38,6 +46,11 @@ class RunSuperseded(Exception):
 
 def thread_group(thread_id: UUID | str) -> str:
     return f"thread.{thread_id}"
+
+
+def events_layer() -> Any:
+    """The channel layer that carries run events to the thread groups."""
+    return get_channel_layer(EVENTS_LAYER)
 
 
 def event_build(*, type: str, thread_id: UUID | str, run_id: UUID | str, seq: int, **fields: Any) -> Event:
@@ -55,7 +68,7 @@ async def event_broadcast(event: Event) -> None:
     """Send a stored event to its thread's group. A channel layer failure loses only the live copy:
     the event is stored, and followers fill gaps from the store."""
     try:
-        await get_channel_layer().group_send(
+        await events_layer().group_send(
             thread_group(event["thread_id"]), {"type": "run.event", "event": event}
         )
     except Exception:
@@ -66,12 +79,37 @@ def event_broadcast_sync(event: Event) -> None:
     async_to_sync(event_broadcast)(event)
 
 
-def _event_insert(run_id: UUID, event: Event) -> None:
+def connection_release() -> None:
+    """Give this thread's database connection back to the pool (Postgres with `DATABASE_POOL_MAX_SIZE`).
+
+    A run lives for seconds or minutes, almost all of it waiting on the LLM or a tool: holding a pooled
+    connection meanwhile would let a handful of runs starve every other request. Without a pool (SQLite,
+    or pooling turned off) the connection is kept: reopening it would cost more than it saves."""
+    if connection.connection is None or connection.in_atomic_block:
+        return
+    if getattr(connection, "pool", None) is not None:
+        connection.close()
+
+
+def _events_store(run_id: UUID, events: list[Event]) -> None:
+    """Store events of one run in one statement (one transaction: all or none)."""
     try:
-        RunEvent.objects.create(run_id=run_id, seq=event["seq"], type=event["type"], payload=event)
+        rows = [RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], payload=e) for e in events]
+        if len(rows) == 1:
+            rows[0].save(force_insert=True)
+        else:
+            with transaction.atomic():
+                RunEvent.objects.bulk_create(rows)
     except IntegrityError as exc:
         # Another writer took this seq (a terminal event) or the run is gone: it is no longer ours.
         raise RunSuperseded(str(run_id)) from exc
+
+
+def _events_insert(run_id: UUID, events: list[Event]) -> None:
+    try:
+        _events_store(run_id, events)
+    finally:
+        connection_release()
 
 
 def run_terminate(
@@ -82,10 +120,15 @@ def run_terminate(
     fields: dict[str, Any],
     updates: dict[str, Any],
     where: Q | None = None,
+    preceding: list[Event] | None = None,
 ) -> Event | None:
     """End an active run (that also matches `where`): set its final status (`updates`) and store its
     terminal event, atomically. Returns the event to broadcast after commit, or None when the run had
-    already ended (or no longer matches)."""
+    already ended (or no longer matches).
+
+    `preceding`: the executor's own last events (numbered, not yet stored), stored in the same transaction
+    just before the terminal event; the caller broadcasts them first. Their seq taken means the run is no
+    longer the caller's: nothing is written and `RunSuperseded` is raised."""
     if type not in TERMINAL_EVENT_TYPES:
         raise ValueError(f"{type} is not a terminal event type.")
     now = timezone.now()
@@ -96,16 +139,41 @@ def run_terminate(
         ended = runs.update(finished_at=now, heartbeat_at=now, **updates)
         if not ended:
             return None
-        return _terminal_event_insert(run_id=run_id, thread_id=thread_id, type=type, fields=fields)
+        seq_hint = None
+        if preceding:
+            try:
+                with transaction.atomic():
+                    RunEvent.objects.bulk_create(
+                        RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], payload=e) for e in preceding
+                    )
+            except IntegrityError as exc:
+                raise RunSuperseded(str(run_id)) from exc
+            seq_hint = preceding[-1]["seq"] + 1
+        return _terminal_event_insert(
+            run_id=run_id, thread_id=thread_id, type=type, fields=fields, seq_hint=seq_hint
+        )
 
 
-def _terminal_event_insert(*, run_id: UUID, thread_id: UUID, type: str, fields: dict[str, Any]) -> Event:
+def _run_terminate_released(**kwargs: Any) -> Event | None:
+    try:
+        return run_terminate(**kwargs)
+    finally:
+        connection_release()
+
+
+def _terminal_event_insert(
+    *, run_id: UUID, thread_id: UUID, type: str, fields: dict[str, Any], seq_hint: int | None = None
+) -> Event:
     """Store the terminal event after the last one. An executor of the run may be storing an event at the
     same moment: its seq wins, and ours takes the next (its later events then find their seq taken and stop,
-    see `RunSuperseded`)."""
+    see `RunSuperseded`). `seq_hint`: the seq the caller expects to be next (it just stored the one before),
+    tried first to save reading the last one."""
     for _ in range(TERMINAL_INSERT_ATTEMPTS):
-        last_seq = RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0
-        event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=last_seq + 1, **fields)
+        if seq_hint is not None:
+            next_seq, seq_hint = seq_hint, None
+        else:
+            next_seq = (RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0) + 1
+        event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=next_seq, **fields)
         try:
             with transaction.atomic():
                 RunEvent.objects.create(run_id=run_id, seq=event["seq"], type=type, payload=event)
@@ -134,8 +202,36 @@ class RunPublisher:
 
     async def emit(self, type: str, **fields: Any) -> Event:
         async with self._lock:
-            await self._flush_pending()
-            return await self._send(type, fields)
+            # Deltas still pending go first, stored with this event in one INSERT.
+            ready = self._take_pending()
+            ready.append((type, fields))
+            return (await self._send_all(ready))[-1]
+
+    async def emit_stored(
+        self, store: Callable[[], T], type: str, fields: Callable[[T], dict[str, Any]]
+    ) -> tuple[T, Event]:
+        """`store()` (a database write, e.g. the message an event announces) and the event it leads to, in
+        one transaction: one commit instead of two, and no event without its row or row without its event.
+        Returns what `store` returned and the event, sent after the commit."""
+        async with self._lock:
+            ready = self._take_pending()
+            if self.ended:
+                raise RunSuperseded(str(self.run_id))
+
+            def step() -> tuple[T, list[Event]]:
+                try:
+                    with transaction.atomic():
+                        result = store()
+                        events = self._number([*ready, (type, fields(result))])
+                        _events_store(self.run_id, events)
+                    return result, events
+                finally:
+                    connection_release()
+
+            result, events = await sync_to_async(step)()
+            for event in events:
+                await event_broadcast(event)
+            return result, events[-1]
 
     async def delta(self, text: str) -> None:
         if not text:
@@ -161,45 +257,74 @@ class RunPublisher:
         """Flush what is pending, then end the run with its terminal event (None: someone else ended it)."""
         await self._stop_flush_task()
         async with self._lock:
-            try:
-                await self._flush_pending()
-            except RunSuperseded:
+            if self.ended:
                 return None
-            event = await sync_to_async(run_terminate)(
-                run_id=self.run_id, thread_id=self.thread_id, type=type, fields=fields, updates=updates
-            )
+            # Pending deltas are stored in the terminal event's transaction (one commit for both).
+            preceding = self._number(self._take_pending())
+            try:
+                event = await sync_to_async(_run_terminate_released)(
+                    run_id=self.run_id,
+                    thread_id=self.thread_id,
+                    type=type,
+                    fields=fields,
+                    updates=updates,
+                    preceding=preceding,
+                )
+            except RunSuperseded:
+                event = None
             self.ended = True
             if event is not None:
                 self._next_seq = event["seq"] + 1
-                await event_broadcast(event)
+                for stored in [*preceding, event]:
+                    await event_broadcast(stored)
             return event
 
     async def close(self) -> None:
         await self._stop_flush_task()
 
     async def _send(self, type: str, fields: dict[str, Any]) -> Event:
+        return (await self._send_all([(type, fields)]))[0]
+
+    async def _send_all(self, ready: list[tuple[str, dict[str, Any]]]) -> list[Event]:
+        """Number, store (one INSERT for all) and only then send events that are ready together."""
         if self.ended:
             raise RunSuperseded(str(self.run_id))
-        if type != MESSAGE_DELTA:
-            self._message_streaming = False
-        event = event_build(
-            type=type, thread_id=self.thread_id, run_id=self.run_id, seq=self._next_seq, **fields
-        )
-        self._next_seq += 1
-        await sync_to_async(_event_insert)(self.run_id, event)
-        await event_broadcast(event)
-        return event
+        events = self._number(ready)
+        await sync_to_async(_events_insert)(self.run_id, events)
+        for event in events:
+            await event_broadcast(event)
+        return events
 
-    async def _flush_pending(self) -> None:
+    def _number(self, ready: list[tuple[str, dict[str, Any]]]) -> list[Event]:
+        events = []
+        for type, fields in ready:
+            if type != MESSAGE_DELTA:
+                self._message_streaming = False
+            events.append(
+                event_build(
+                    type=type, thread_id=self.thread_id, run_id=self.run_id, seq=self._next_seq, **fields
+                )
+            )
+            self._next_seq += 1
+        return events
+
+    def _take_pending(self) -> list[tuple[str, dict[str, Any]]]:
+        """The pending deltas as one event to send (none when nothing is pending); stops the timer."""
         self._raise_flush_error()
         task, self._flush_task = self._flush_task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
-        if self._pending:
-            text = "".join(self._pending)
-            self._pending.clear()
-            self._pending_chars = 0
-            await self._send(MESSAGE_DELTA, {"delta": text})
+        if not self._pending:
+            return []
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._pending_chars = 0
+        return [(MESSAGE_DELTA, {"delta": text})]
+
+    async def _flush_pending(self) -> None:
+        ready = self._take_pending()
+        if ready:
+            await self._send_all(ready)
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(DELTA_WINDOW_SECONDS)
