@@ -65,9 +65,14 @@ def _elapsed_ms(started: float) -> float:
 
 
 def _database_round_trip() -> None:
-    # A connection of its own: the check proves a new connection can be made now, and leaves the
-    # caller's connection (and any transaction on it) alone.
-    connection = connections.create_connection("default")
+    # A connection of its own, outside any pool: the check proves a new connection can be made now, and
+    # leaves the caller's connection (and any transaction on it) alone.
+    default = connections["default"]
+    settings_dict = {
+        **default.settings_dict,
+        "OPTIONS": {k: v for k, v in default.settings_dict.get("OPTIONS", {}).items() if k != "pool"},
+    }
+    connection = type(default)(settings_dict, alias="monitoring-health")
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -93,9 +93,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # for its run, an SSE stream): the pool must exceed the number of such requests one process serves at once,
 # or they wait (up to `timeout`) for each other. Every process (server, run workers, the tests' servers)
 # has its own pool and they share Postgres' max_connections (100 by default); a pool only grows under load
-# and closes connections idle for `max_idle` seconds. Off by default (0): a pool keeps the connections it
-# made, so a process does not see a change of DATABASES (the health probe's test relies on that).
-DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+# and closes connections idle for `max_idle` seconds. Without a pool, every running run would hold a
+# connection of its own: a few hundred concurrent runs exhaust max_connections. 0 turns the pool off.
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=20)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE > 0:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,

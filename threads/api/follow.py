@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from threads.engine.events import TERMINAL_EVENT_TYPES, Event, is_terminal
-from threads.engine.publisher import events_layer, thread_group
+from threads.engine.publisher import connection_release, events_layer, thread_group
 from threads.models import Run, RunEvent
 from threads.selectors import run_events_after
 
@@ -28,6 +28,8 @@ def _stored_after(run_id: UUID, after_seq: int) -> tuple[list[Event], bool]:
     ended = not Run.objects.filter(pk=run_id).exists() or (
         RunEvent.objects.filter(run_id=run_id, type__in=TERMINAL_EVENT_TYPES, seq__lte=after_seq).exists()
     )
+    # A follower waits for seconds or minutes between reads: its request's pooled connection goes back.
+    connection_release()
     return events, ended
 
 
