@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from orchestrator_studio.models import ApiToken
+from registry.models import LLMConfig
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -24,6 +25,23 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+FAKE_LLM_API_KEY = "sk-fake-llm-test-secret-0123456789"
+
+
+@pytest.fixture
+def llm(fake_openai, db) -> LLMConfig:
+    """The default LLM config, on the fake OpenAI-compatible server (no retries: scripts stay exact)."""
+    return LLMConfig.objects.create(
+        name="fake",
+        model="gpt-4o",
+        base_url=fake_openai.base_url,
+        api_key=FAKE_LLM_API_KEY,
+        max_retries=0,
+        timeout_seconds=10,
+        is_default=True,
+    )
 
 
 @pytest.fixture

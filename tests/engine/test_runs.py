@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from registry.models import DataSource, ExternalAgent, Tool
-from tests.engine.conftest import LLM_API_KEY
+from tests.conftest import FAKE_LLM_API_KEY as LLM_API_KEY
 from tests.engine.support import assert_well_numbered, listening, refreshed, run_until_done, start
 from tests.fakes.openai_server import call, error, text, tool_call, tool_calls
 from tests.fakes.scripted_reply import hang_reply, json_reply

@@ -6,44 +6,26 @@ By default it answers the health check `{"status": "ok"}` and every POST with
 for the next authorized requests, health checks included; `requests` records every request that arrived.
 """
 
-import threading
-from collections import deque
 from typing import Any
 
-from tests.fakes.scripted_reply import Reply, json_reply, send_reply
+from tests.fakes.scripted_reply import Reply, ScriptedFake, json_reply, send_reply
 from tests.fakes.server import Receive, Request, Scope, Send, read_request
 
 
-class FakeAgent:
+class FakeAgent(ScriptedFake):
     def __init__(self, *, token: str | None = None) -> None:
+        super().__init__()
         self.token = token
-        self.base_url = ""
-        self._script: deque[Reply] = deque()
-        self._requests: list[Request] = []
-        self._lock = threading.Lock()
-
-    def script(self, *replies: Reply) -> "FakeAgent":
-        with self._lock:
-            self._script.extend(replies)
-        return self
-
-    @property
-    def requests(self) -> list[Request]:
-        with self._lock:
-            return list(self._requests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         request = await read_request(scope, receive)
-        with self._lock:
-            self._requests.append(request)
+        self._record(request)
         if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
             await send_reply(json_reply({"error": "unauthorized"}, status=401), send, receive)
             return
-        with self._lock:
-            scripted = self._script.popleft() if self._script else None
-        await send_reply(scripted or self._default(request), send, receive)
+        await send_reply(self._next_scripted() or self._default(request), send, receive)
 
     @staticmethod
     def _default(request: Request) -> Reply:

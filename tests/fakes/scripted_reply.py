@@ -2,10 +2,12 @@
 
 import asyncio
 import json
+import threading
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
-from tests.fakes.server import Receive, Send, send_bytes
+from tests.fakes.server import Receive, Request, Send, send_bytes
 
 MALFORMED_JSON = b'{"result": "cut sh'
 
@@ -58,3 +60,32 @@ async def send_reply(reply: Reply, send: Send, receive: Receive) -> None:
         except TimeoutError:
             pass
     await send_bytes(send, reply.status, reply.body, reply.content_type, reply.headers)
+
+
+class ScriptedFake:
+    """What the simple fakes share: replies queued by the test, and every request that arrived, guarded by
+    a lock (the server runs in its own thread)."""
+
+    def __init__(self) -> None:
+        self.base_url = ""
+        self._script: deque[Reply] = deque()
+        self._requests: list[Request] = []
+        self._lock = threading.Lock()
+
+    def script(self, *replies: Reply) -> Self:
+        with self._lock:
+            self._script.extend(replies)
+        return self
+
+    @property
+    def requests(self) -> list[Request]:
+        with self._lock:
+            return list(self._requests)
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _next_scripted(self) -> Reply | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None

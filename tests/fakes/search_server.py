@@ -11,22 +11,17 @@ Every query has `result_count` results (`Result <i> for <query>`). A keyed provi
 key. `script(...)` queues replies for the next requests; `requests` records what arrived.
 """
 
-import threading
-from collections import deque
 from typing import Any
 
-from tests.fakes.scripted_reply import Reply, json_reply, send_reply
+from tests.fakes.scripted_reply import Reply, ScriptedFake, json_reply, send_reply
 from tests.fakes.server import Receive, Request, Scope, Send, read_request
 
 
-class FakeSearch:
+class FakeSearch(ScriptedFake):
     def __init__(self, *, api_key: str, result_count: int = 8) -> None:
+        super().__init__()
         self.api_key = api_key
         self.result_count = result_count
-        self.base_url = ""
-        self._script: deque[Reply] = deque()
-        self._requests: list[Request] = []
-        self._lock = threading.Lock()
 
     @property
     def searxng_url(self) -> str:
@@ -44,24 +39,12 @@ class FakeSearch:
     def google_url(self) -> str:
         return f"{self.base_url}/google/customsearch/v1"
 
-    def script(self, *replies: Reply) -> "FakeSearch":
-        with self._lock:
-            self._script.extend(replies)
-        return self
-
-    @property
-    def requests(self) -> list[Request]:
-        with self._lock:
-            return list(self._requests)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         request = await read_request(scope, receive)
-        with self._lock:
-            self._requests.append(request)
-            scripted = self._script.popleft() if self._script else None
-        await send_reply(scripted or self._answer(request), send, receive)
+        self._record(request)
+        await send_reply(self._next_scripted() or self._answer(request), send, receive)
 
     def _hits(self, query: str) -> list[dict[str, str]]:
         return [

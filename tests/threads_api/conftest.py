@@ -11,24 +11,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
 from orchestrator_studio.asgi import application
-from registry.models import LLMConfig
 from threads.models import Run
 
 TERMINAL = {"run.completed", "run.failed", "run.cancelled"}
-LLM_API_KEY = "sk-threads-api-test-0123456789"
-
-
-@pytest.fixture
-def llm(fake_openai, db) -> LLMConfig:
-    return LLMConfig.objects.create(
-        name="fake",
-        model="gpt-4o",
-        base_url=fake_openai.base_url,
-        api_key=LLM_API_KEY,
-        max_retries=0,
-        timeout_seconds=10,
-        is_default=True,
-    )
 
 
 class TokenAsyncClient(AsyncClient):
