@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test lint format bench clean
+.PHONY: install run sandbox serve test lint format bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-run: install
+run: install sandbox
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py bootstrap_local --url http://$(HOST):$(PORT)/
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The code executor runs code only inside bubblewrap: install it when we may, else say what is missing.
+sandbox:
+	@command -v bwrap >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq bubblewrap >/dev/null; } \
+	  || echo "make: bubblewrap (bwrap) is not installed, so code_executor tools refuse to run:" \
+	    "install the 'bubblewrap' package." >&2
 
 # Production-style: uvicorn on the ASGI application (set DATABASE_URL, REDIS_URL, SECRET_KEY, ...).
 serve: install

@@ -226,6 +226,10 @@ DATASOURCES_CONFIG_PATH = env.str("DATASOURCES_CONFIG_PATH", default="")
 BLOCK_PRIVATE_NETWORKS = env.bool("BLOCK_PRIVATE_NETWORKS", default=False)
 CACHE_TTL_SECONDS = env.int("CACHE_TTL_SECONDS", default=300)
 CODE_EXECUTOR_ENABLED = env.bool("CODE_EXECUTOR_ENABLED", default=False)
+# The code executor's sandbox: bubblewrap, the interpreter it runs, and the uid a root server hands it to.
+CODE_EXECUTOR_BWRAP = env.str("CODE_EXECUTOR_BWRAP", default="bwrap")
+CODE_EXECUTOR_PYTHON = env.str("CODE_EXECUTOR_PYTHON", default="/usr/bin/python3")
+CODE_EXECUTOR_UID = env.int("CODE_EXECUTOR_UID", default=65534)
 
 # Runs.
 RUN_EXECUTOR = env.str("RUN_EXECUTOR", default="inline")

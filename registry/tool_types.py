@@ -81,7 +81,7 @@ TOOL_TYPES: dict[str, ToolTypeSpec] = {
     ),
     ToolType.CODE_EXECUTOR: ToolTypeSpec(
         type=ToolType.CODE_EXECUTOR,
-        description="Runs Python in a separate, resource-limited, time-limited process (off by default).",
+        description="Runs Python in a sandbox (no network, no server files, limited; off by default).",
         config_schema=_object(
             {
                 "timeout_seconds": {"type": "number", "minimum": 1, "maximum": 300, "default": 10},

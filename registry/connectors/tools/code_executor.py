@@ -1,62 +1,30 @@
-"""The `code_executor` tool: Python in a separate, limited process.
+"""The `code_executor` tool: Python in the bubblewrap sandbox of `registry.connectors.tools.sandbox`.
 
-The child gets an empty environment (no keys of the server), a fresh temporary working directory, the
-interpreter's isolated mode (`-I`), and resource limits set before it starts: CPU seconds, address space
-(`memory_mb`), file size and process count. A wall-clock timeout kills its whole process group, and only
-the first `MAX_OUTPUT_BYTES` of its output are kept. It runs only when `CODE_EXECUTOR_ENABLED` is on and the
-tool is enabled.
+The code sees no network, no file of the server, no environment and no other process; it runs as an
+unprivileged uid under CPU, memory, file size, process count and wall-clock limits, and only the first
+`MAX_OUTPUT_BYTES` of its output are kept. It runs only when `CODE_EXECUTOR_ENABLED` is on, the tool is
+enabled and the sandbox can be set up (bubblewrap installed): never outside the sandbox.
 """
 
-import asyncio
-import contextlib
 import math
-import os
-import resource
-import shutil
 import signal
-import sys
-import tempfile
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 
 from registry.connectors.tools.errors import ToolError
+from registry.connectors.tools.sandbox import Limits, SandboxTimeout, sandbox_run
 from registry.models import Tool
 
 MAX_CODE_CHARS = 100_000
 MAX_OUTPUT_BYTES = 64 * 1024
 MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_TMP_BYTES = 32 * 1024 * 1024
 MAX_PROCESSES = 16
+MAX_OPEN_FILES = 256
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MEMORY_MB = 256
 PROBE_CODE = "print('ok')"
-
-
-def _limits(cpu_seconds: int, memory_bytes: int) -> Any:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
-        resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
-
-
-async def _read_capped(stream: asyncio.StreamReader, sink: bytearray) -> bool:
-    """Read `stream` to its end keeping at most MAX_OUTPUT_BYTES; True when some was dropped."""
-    dropped = False
-    while chunk := await stream.read(65536):
-        room = MAX_OUTPUT_BYTES - len(sink)
-        if len(chunk) > room:
-            dropped = True
-        sink.extend(chunk[: max(room, 0)])
-    return dropped
-
-
-def _kill_group(process: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _refusal(tool: Tool) -> str | None:
@@ -69,51 +37,27 @@ def _refusal(tool: Tool) -> str | None:
 
 async def run_python(code: str, *, timeout_seconds: float, memory_mb: int) -> dict[str, Any]:
     """Run `code`; `{"exit_code", "stdout", "stderr", "truncated"}` or `ToolError` when it was stopped."""
-    workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="os-code-")
+    limits = Limits(
+        cpu_seconds=math.ceil(timeout_seconds) + 1,
+        memory_bytes=memory_mb * 1024 * 1024,
+        file_bytes=MAX_FILE_BYTES,
+        processes=MAX_PROCESSES,
+        open_files=MAX_OPEN_FILES,
+        tmp_bytes=MAX_TMP_BYTES,
+    )
     try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=workdir,
-            env={},
-            start_new_session=True,
-            preexec_fn=_limits(math.ceil(timeout_seconds) + 1, memory_mb * 1024 * 1024),
+        outcome = await sandbox_run(
+            code.encode(), limits=limits, timeout_seconds=timeout_seconds, max_output_bytes=MAX_OUTPUT_BYTES
         )
-        stdout, stderr = bytearray(), bytearray()
-        try:
-            async with asyncio.timeout(timeout_seconds):
-                stdin = cast(asyncio.StreamWriter, process.stdin)
-                stdin.write(code.encode())
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    await stdin.drain()
-                stdin.close()
-                dropped = await asyncio.gather(
-                    _read_capped(cast(asyncio.StreamReader, process.stdout), stdout),
-                    _read_capped(cast(asyncio.StreamReader, process.stderr), stderr),
-                )
-                exit_code = await process.wait()
-        except TimeoutError:
-            _kill_group(process)
-            await process.wait()
-            raise ToolError(f"The code ran longer than {timeout_seconds:g}s and was stopped.") from None
-        finally:
-            if process.returncode is None:
-                _kill_group(process)
-                await process.wait()
-    finally:
-        await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
-    _kill_group(process)  # whatever it left running in its group goes with it
+    except SandboxTimeout:
+        raise ToolError(f"The code ran longer than {timeout_seconds:g}s and was stopped.") from None
     result = {
-        "exit_code": exit_code,
-        "stdout": stdout.decode(errors="replace"),
-        "stderr": stderr.decode(errors="replace"),
-        "truncated": any(dropped),
+        "exit_code": outcome.exit_code,
+        "stdout": outcome.stdout.decode(errors="replace"),
+        "stderr": outcome.stderr.decode(errors="replace"),
+        "truncated": outcome.truncated,
     }
-    if exit_code != 0:
+    if outcome.exit_code != 0:
         raise ToolError(_failure(result, memory_mb))
     return result
 
