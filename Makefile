@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run sandbox serve test lint format bench clean
+.PHONY: install run token sandbox serve test lint format bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# The first run writes .env (DEBUG, generated keys, the SQLite path): every manage.py command then works.
 run: install sandbox
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py local_env
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py bootstrap_local --url http://$(HOST):$(PORT)/
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py runserver $(HOST):$(PORT)
@@ -27,6 +29,11 @@ sandbox:
 	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y -qq bubblewrap >/dev/null; } \
 	  || echo "make: bubblewrap (bwrap) is not installed, so code_executor tools refuse to run:" \
 	    "install the 'bubblewrap' package." >&2
+
+# make token USER=alice [STAFF=1]: prints a new API token for alice (made if missing; staff with STAFF=1).
+token: install
+	@test "$(origin USER)" = "command line" || { echo "usage: make token USER=alice [STAFF=1]" >&2; exit 2; }
+	@$(BIN)/python manage.py issue_token "$(USER)" --create $(if $(filter 1 true yes,$(STAFF)),--staff)
 
 # Production-style: uvicorn on the ASGI application (set DATABASE_URL, REDIS_URL, SECRET_KEY, ...).
 serve: install

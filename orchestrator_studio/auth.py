@@ -9,10 +9,12 @@ from django.core.cache import BaseCache, caches
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from orchestrator_studio.models import ApiToken, hash_token
+from orchestrator_studio.token_usage import token_use_note
 
 KEYWORDS = ("bearer", "token")
 
@@ -20,8 +22,8 @@ KEYWORDS = ("bearer", "token")
 # A token's user is kept in the cache (shared by every process with REDIS_URL) for this long, which saves a
 # database round trip (and, with no pooled connection at hand, a connection) on every API call.
 # Consequence: a token revoked by a bulk `.delete()`/`.update()` that sends no signal, or whose user is
-# changed that way, may keep working for up to TOKEN_CACHE_SECONDS. Deleting a token or saving its user
-# through the ORM clears the entry at once (the signal receivers below).
+# changed that way, may keep working for up to TOKEN_CACHE_SECONDS. Saving or deleting a token, or saving
+# its user, through the ORM clears the entry at once (the signal receivers below).
 TOKEN_CACHE_SECONDS = 10
 _TOKEN_CACHE_PREFIX = "auth:token:"  # noqa: S105 (a cache key prefix, not a secret)
 
@@ -45,17 +47,25 @@ def user_for_token(raw: str) -> AbstractBaseUser | None:
     key_hash = hash_token(raw)
     cached = shared_cache().get(_token_cache_key(key_hash))
     if cached is not None:
+        token_use_note(key_hash)
         return cached
     token = ApiToken.objects.active().select_related("user").filter(key_hash=key_hash).first()
     if token is None:
         # Misses are not cached: a token issued a moment later must work at once.
         return None
-    shared_cache().set(_token_cache_key(key_hash), token.user, TOKEN_CACHE_SECONDS)
+    cache_seconds: float = TOKEN_CACHE_SECONDS
+    if token.expires_at is not None:  # never served from the cache past its expiry
+        cache_seconds = min(cache_seconds, (token.expires_at - timezone.now()).total_seconds())
+    if cache_seconds >= 1:
+        shared_cache().set(_token_cache_key(key_hash), token.user, int(cache_seconds))
+    token_use_note(key_hash)
     return token.user
 
 
 @receiver(post_delete, sender=ApiToken, dispatch_uid="auth_token_cache_on_delete")
-def _token_deleted(sender: type[ApiToken], instance: ApiToken, **kwargs: Any) -> None:
+@receiver(post_save, sender=ApiToken, dispatch_uid="auth_token_cache_on_save")
+def _token_changed(sender: type[ApiToken], instance: ApiToken, **kwargs: Any) -> None:
+    """A revoked token, or one given an expiry, is refused by the next request."""
     shared_cache().delete(_token_cache_key(instance.key_hash))
 
 

@@ -1,8 +1,11 @@
 import hashlib
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 TOKEN_PREFIX = "os_"  # noqa: S105 (a prefix that makes leaked tokens recognisable, not a secret)
 
@@ -13,7 +16,10 @@ def hash_token(raw: str) -> str:
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> "ApiTokenQuerySet":
-        return self.filter(user__is_active=True)
+        """Tokens that authenticate: of an active user, not revoked, not expired."""
+        return self.filter(user__is_active=True, revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+        )
 
 
 class ApiToken(models.Model):
@@ -22,9 +28,15 @@ class ApiToken(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     hint = models.CharField(max_length=16, editable=False, help_text="The token's first characters.")
-    name = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=100, blank=True, help_text="What the token is for.")
     created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this moment the token is refused. Empty: never expires."
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Updated at most once a minute."
+    )
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -34,8 +46,17 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.hint}… ({self.user})"
 
+    @property
+    def is_usable(self) -> bool:
+        expired = self.expires_at is not None and self.expires_at <= timezone.now()
+        return self.revoked_at is None and not expired
+
     @classmethod
-    def issue(cls, *, user: models.Model, name: str = "") -> tuple["ApiToken", str]:
+    def issue(
+        cls, *, user: models.Model, name: str = "", expires_at: datetime | None = None
+    ) -> tuple["ApiToken", str]:
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, key_hash=hash_token(raw), hint=raw[:10], name=name)
+        token = cls.objects.create(
+            user=user, key_hash=hash_token(raw), hint=raw[:10], name=name, expires_at=expires_at
+        )
         return token, raw

@@ -13,15 +13,19 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-env.read_env(BASE_DIR / ".env", overwrite=False)
+# `make run` writes `.env` (see orchestrator_studio/local_env.py); ENV_FILE names another file instead.
+ENV_FILE = Path(os.environ.get("ENV_FILE") or BASE_DIR / ".env")
+env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
+
+DEVELOPMENT_SECRET_KEY = "insecure-development-only-key-do-not-use-in-production"  # noqa: S105
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set (or DEBUG=true for local development).")
-    SECRET_KEY = "insecure-development-only-key-do-not-use-in-production"  # noqa: S105
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -200,6 +204,9 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "threads.models.Run.Status",
     },
 }
+
+# An API token's `last_used_at` is written at most this often (seconds; 0: never written).
+TOKEN_LAST_USED_INTERVAL_SECONDS = env.int("TOKEN_LAST_USED_INTERVAL_SECONDS", default=60)
 
 # Secrets at rest: comma-separated Fernet keys, the first encrypts, all decrypt (rotation).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])

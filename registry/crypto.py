@@ -14,6 +14,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 
+def development_key(secret_key: str) -> str:
+    """The Fernet key used with DEBUG and no FIELD_ENCRYPTION_KEYS: derived from SECRET_KEY."""
+    return base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest()).decode()
+
+
 @functools.cache
 def _cipher() -> MultiFernet:
     keys = list(settings.FIELD_ENCRYPTION_KEYS)
@@ -21,7 +26,7 @@ def _cipher() -> MultiFernet:
         if not settings.DEBUG:
             raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is not set.")
         # Development only: a key derived from SECRET_KEY, so `make run` works with no setup.
-        keys = [base64.urlsafe_b64encode(hashlib.sha256(settings.SECRET_KEY.encode()).digest()).decode()]
+        keys = [development_key(settings.SECRET_KEY)]
     try:
         return MultiFernet([Fernet(key) for key in keys])
     except ValueError as exc:

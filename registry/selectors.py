@@ -1,11 +1,10 @@
-from django.conf import settings
-from django.db import IntegrityError
-
+from orchestrator_studio.errors import NotFound
 from registry.models import LLMConfig
 
 
 def llm_config_default() -> LLMConfig:
-    """The default LLM config; with none in the database, one is made from the environment."""
+    """The default LLM config (the first one made becomes it). Reading never creates one: the one from the
+    environment is made by `migrate` (`llm_config_from_environment`)."""
     config = LLMConfig.objects.filter(is_default=True).first()
     if config:
         return config
@@ -14,14 +13,8 @@ def llm_config_default() -> LLMConfig:
         LLMConfig.objects.filter(pk=config.pk).update(is_default=True)
         config.is_default = True
         return config
-    try:
-        return LLMConfig.objects.create(
-            name="default",
-            model=settings.LLM_DEFAULT_MODEL,
-            base_url=settings.OPENAI_BASE_URL or None,
-            api_key=settings.OPENAI_API_KEY,
-            is_default=True,
-            description="Made from the environment (OPENAI_API_KEY, OPENAI_BASE_URL, LLM_DEFAULT_MODEL).",
-        )
-    except IntegrityError:
-        return LLMConfig.objects.get(is_default=True)
+    raise NotFound(
+        "No LLM config yet: add one in the admin or with POST /api/llm/configs/ "
+        "(or set OPENAI_API_KEY or OPENAI_BASE_URL and run `manage.py migrate`).",
+        code="llm_not_configured",
+    )

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -77,3 +78,26 @@ def registry_entry_delete(*, instance: RegistryEntry) -> None:
             successor = LLMConfig.objects.filter(enabled=True).order_by("created_at").first()
             if successor:
                 LLMConfig.objects.filter(pk=successor.pk).update(is_default=True)
+
+
+def llm_config_from_environment() -> LLMConfig | None:
+    """With no LLM config at all, the one the environment describes (`OPENAI_API_KEY`, `OPENAI_BASE_URL`,
+    `LLM_DEFAULT_MODEL`) becomes the default; run after every `migrate`. Without a key or a server in the
+    environment there is nothing to describe, and nothing is made (a config without either cannot work)."""
+    if not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL):
+        return None
+    with transaction.atomic():
+        if LLMConfig.objects.select_for_update().exists():
+            return None
+        try:
+            with transaction.atomic():
+                return LLMConfig.objects.create(
+                    name="default",
+                    model=settings.LLM_DEFAULT_MODEL,
+                    base_url=settings.OPENAI_BASE_URL or None,
+                    api_key=settings.OPENAI_API_KEY,
+                    is_default=True,
+                    description="Made from the environment (OPENAI_API_KEY, OPENAI_BASE_URL, LLM_DEFAULT_MODEL).",
+                )
+        except IntegrityError:
+            return None  # another process made one at the same moment

@@ -12,6 +12,12 @@ os.environ.setdefault(
 os.environ["AGENTS_CONFIG_PATH"] = ""
 os.environ["TOOLS_CONFIG_PATH"] = ""
 os.environ["DATASOURCES_CONFIG_PATH"] = ""
+# Nor may `migrate` make an LLM config from a developer's environment in the test database.
+os.environ["OPENAI_API_KEY"] = ""
+os.environ["OPENAI_BASE_URL"] = ""
+# Recording a token's last use writes from a background thread outside the test's transaction; the tests
+# of that feature turn it on (tests/core/test_tokens.py).
+os.environ["TOKEN_LAST_USED_INTERVAL_SECONDS"] = "0"
 
 from orchestrator_studio.settings import *  # noqa: F403
 from orchestrator_studio.settings import BASE_DIR, DATABASES

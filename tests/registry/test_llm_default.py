@@ -1,6 +1,7 @@
 """Exactly one default LLM config, and the seed-compatible `/api/llm/config` on it."""
 
 import pytest
+from django.core.management import call_command
 
 from registry.models import LLMConfig
 from tests.registry import factories
@@ -73,14 +74,17 @@ def test_get_llm_config_is_the_default(user_client):
     assert response.json()["model"] == "llama3.1"
 
 
-def test_get_llm_config_with_an_empty_registry_comes_from_the_environment(user_client, settings):
+def test_migrate_makes_the_default_from_the_environment_once(user_client, settings):
     settings.LLM_DEFAULT_MODEL = "env-model"
     settings.OPENAI_BASE_URL = "http://127.0.0.1:11434/v1"
     settings.OPENAI_API_KEY = "sk-from-environment-123456"
 
-    body = user_client.get("/api/llm/config").json()
+    call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
 
-    assert (body["model"], body["base_url"], body["is_default"]) == (
+    body = user_client.get("/api/llm/config").json()
+    assert (body["name"], body["model"], body["base_url"], body["is_default"]) == (
+        "default",
         "env-model",
         settings.OPENAI_BASE_URL,
         True,
@@ -88,6 +92,35 @@ def test_get_llm_config_with_an_empty_registry_comes_from_the_environment(user_c
     assert body["api_key_set"] is True
     assert "sk-from-environment-123456" not in str(body)
     assert LLMConfig.objects.get().api_key == "sk-from-environment-123456"
+
+
+def test_migrate_leaves_an_existing_registry_alone(db, settings):
+    factories.llm_config_create(name="real", model="gpt-4.1")
+    settings.OPENAI_API_KEY = "sk-from-environment-123456"
+
+    call_command("migrate", verbosity=0)
+
+    assert list(LLMConfig.objects.values_list("name", flat=True)) == ["real"]
+
+
+def test_migrate_without_a_key_or_server_in_the_environment_makes_nothing(db, settings):
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+
+    call_command("migrate", verbosity=0)
+
+    assert not LLMConfig.objects.exists()
+
+
+def test_get_llm_config_with_an_empty_registry_says_so_and_creates_nothing(user_client, settings):
+    settings.OPENAI_API_KEY = "sk-from-environment-123456"
+
+    response = user_client.get("/api/llm/config")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "llm_not_configured"
+    assert "POST /api/llm/configs/" in response.json()["error"]["message"]
+    assert not LLMConfig.objects.exists()
 
 
 def test_put_llm_config_updates_the_default_only(staff_client):

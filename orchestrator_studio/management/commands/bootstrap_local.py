@@ -6,9 +6,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orchestrator_studio.models import ApiToken
+from orchestrator_studio.services import api_token_reissue
 
 CREDENTIALS_FILE = Path(settings.BASE_DIR) / ".local" / "admin-credentials"
+# `make run` revokes the token it issued last time: one valid token of this name at a time.
+TOKEN_NAME = "make run"  # noqa: S105 (a token's label)
 
 
 class Command(BaseCommand):
@@ -32,15 +34,18 @@ class Command(BaseCommand):
             username, password = CREDENTIALS_FILE.read_text().split("\n")[:2]
         else:
             username, password = admin.username, "(set before; `manage.py changepassword` resets it)"
-        _, token = ApiToken.issue(user=admin, name="make run")
+        _, token = api_token_reissue(user=admin, name=TOKEN_NAME)
         self.stdout.write(
             "\n".join(
                 [
                     "",
-                    f"  Admin:     {url}admin/   user {username}   password {password}",
-                    f"  API docs:  {url}docs",
-                    f"  API token: {token}",
-                    f'  Try:       curl -H "Authorization: Bearer {token}" {url}api/agents/',
+                    f"  Admin:       {url}admin/   user {username}   password {password}",
+                    f"  Playground:  {url}playground/",
+                    f"  Dashboard:   {url}dashboard/",
+                    f"  API docs:    {url}docs",
+                    f"  API token:   {token}   (the one of the last `make run` is revoked)",
+                    f'  Try:         curl -H "Authorization: Bearer {token}" {url}api/agents/',
+                    "  More tokens: make token USER=alice [STAFF=1]",
                     "",
                 ]
             )
