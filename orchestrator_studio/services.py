@@ -17,7 +17,7 @@ def api_token_issue(
 
 
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
-    """Refused from the next request on (the cached user is dropped by the save signal); kept for the record."""
+    """Refused from the next request on (the save signal drops its cached user); kept for the record."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])

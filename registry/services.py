@@ -97,7 +97,9 @@ def llm_config_from_environment() -> LLMConfig | None:
                     base_url=settings.OPENAI_BASE_URL or None,
                     api_key=settings.OPENAI_API_KEY,
                     is_default=True,
-                    description="Made from the environment (OPENAI_API_KEY, OPENAI_BASE_URL, LLM_DEFAULT_MODEL).",
+                    description=(
+                        "Made from the environment (OPENAI_API_KEY, OPENAI_BASE_URL, LLM_DEFAULT_MODEL)."
+                    ),
                 )
         except IntegrityError:
             return None  # another process made one at the same moment

@@ -18,7 +18,7 @@ REPO = Path(django_settings.BASE_DIR)
 
 def _fresh_shell(env_file: Path) -> dict[str, str]:
     """What a new terminal has: no DEBUG, SECRET_KEY, DATABASE_URL or keys; only the file's name."""
-    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "ENV_FILE": str(env_file)}
+    return {"PATH": os.environ["PATH"], "HOME": str(env_file.parent), "ENV_FILE": str(env_file)}
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
