@@ -152,3 +152,46 @@ def since_start() -> dict[str, Any]:
     for tokens in summary["tokens_by_model"].values():
         tokens["total"] = tokens["prompt"] + tokens["completion"]
     return summary
+
+
+def _quantiles(summary: dict[str, Any]) -> dict[str, float | None]:
+    return {"p50": summary["p50"], "p99": summary["p99"]}
+
+
+def last_hour_by_minute() -> list[dict[str, Any]] | None:
+    """The last hour minute by minute (oldest first): runs ended by status, tokens, run and first-token
+    latency (p50/p99, seconds), tool calls by kind and outcome. None when the shared window (Redis) cannot
+    be read."""
+    try:
+        minutes = window.minutes()
+    except RedisError:
+        return None
+    series = []
+    for minute, bucket in minutes.items():
+        runs: defaultdict[str, int] = defaultdict(int)
+        tokens = {"prompt": 0, "completion": 0}
+        tool_calls: defaultdict[str, dict[str, int]] = defaultdict(lambda: {"ok": 0, "error": 0})
+        durations = [0.0] * (len(RUN_DURATION_BUCKETS) + 1)
+        ttfts = [0.0] * (len(TTFT_BUCKETS) + 1)
+        for (name, *labels), amount in bucket.items():
+            if name == "runs_finished":
+                runs[labels[0]] += int(amount)
+            elif name == "tokens":
+                tokens[labels[1]] = tokens.get(labels[1], 0) + int(amount)
+            elif name == "tool_calls":
+                tool_calls[labels[0]][labels[1]] += int(amount)
+            elif name == "run_duration":
+                durations[int(labels[0])] += amount
+            elif name == "ttft":
+                ttfts[int(labels[0])] += amount
+        series.append(
+            {
+                "start": minute * 60,
+                "runs": dict(runs),
+                "tokens": tokens,
+                "tool_calls": dict(tool_calls),
+                "latency_seconds": _quantiles(distribution(RUN_DURATION_BUCKETS, durations)),
+                "ttft_seconds": _quantiles(distribution(TTFT_BUCKETS, ttfts)),
+            }
+        )
+    return series

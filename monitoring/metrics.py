@@ -122,23 +122,32 @@ class MinuteWindow:
                 del self._buckets[stale]
 
     def totals(self) -> dict[tuple[str, ...], float]:
+        summed: defaultdict[tuple[str, ...], float] = defaultdict(float)
+        for bucket in self.minutes().values():
+            for field, amount in bucket.items():
+                summed[field] += amount
+        return dict(summed)
+
+    def minutes(self) -> dict[int, dict[tuple[str, ...], float]]:
+        """Each minute of the last hour (minutes since the epoch, oldest first) with its figures."""
         now_minute = int(time.time() // 60)
         minutes = range(now_minute - WINDOW_SECONDS // 60 + 1, now_minute + 1)
-        summed: defaultdict[str, float] = defaultdict(float)
+        raw: dict[int, dict[str, float]] = {}
         if redis_enabled():
             background_writer().flush(WINDOW_READ_FLUSH_SECONDS)
             pipe = redis_client().pipeline(transaction=False)
             for minute in minutes:
                 pipe.hgetall(f"{WINDOW_KEY_PREFIX}{minute}")
-            for bucket in pipe.execute():
-                for field, amount in bucket.items():
-                    summed[field.decode()] += float(amount)
+            for minute, bucket in zip(minutes, pipe.execute(), strict=True):
+                raw[minute] = {field.decode(): float(amount) for field, amount in bucket.items()}
         else:
             with self._lock:
                 for minute in minutes:
-                    for field, amount in self._buckets.get(minute, {}).items():
-                        summed[field] += amount
-        return {tuple(json.loads(field)): amount for field, amount in summed.items()}
+                    raw[minute] = dict(self._buckets.get(minute, {}))
+        return {
+            minute: {tuple(json.loads(field)): amount for field, amount in bucket.items()}
+            for minute, bucket in raw.items()
+        }
 
 
 window = MinuteWindow()

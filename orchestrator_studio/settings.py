@@ -42,11 +42,13 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "orchestrator_studio",
     "registry",
     "threads",
     "monitoring",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -193,6 +195,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Control plane and runtime of an enterprise AI assistant.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /docs works with no internet: Swagger UI's assets are the pinned copy in drf-spectacular-sidecar,
+    # served from the project's static files; no online validator badge.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     # The agent's async views (execute, SSE stream, /v1/chat) are plain Django views: documented by a hook.
     "POSTPROCESSING_HOOKS": [

@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/", include("registry.api.urls")),
     path("", include("threads.api.urls")),
     path("", include("monitoring.urls")),
+    path("", include("console.urls")),
 ]

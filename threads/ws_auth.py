@@ -1,8 +1,10 @@
 """Websocket security: who the socket belongs to (an API token) and where the page that opened it came from.
 
 Browsers cannot set headers on a websocket, so the token travels in the query string (`?token=...`); an
-`Authorization` header is accepted as well for other clients. The consumer decides what an anonymous
-socket gets (close 4401), so that the client learns why instead of seeing a failed handshake.
+`Authorization` header is accepted as well for other clients. Without a token, a staff member logged in to
+the admin is recognised by the session cookie (the playground's socket); the origin check keeps other
+sites' pages from using that cookie. The consumer decides what an anonymous socket gets (close 4401), so
+that the client learns why instead of seeing a failed handshake.
 """
 
 import contextlib
@@ -11,9 +13,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
+from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connections
@@ -47,13 +51,17 @@ async def own_sync_thread() -> AsyncIterator[None]:
 
 
 class TokenAuthMiddleware(BaseMiddleware):
-    """Puts the token's user (or `AnonymousUser`) in `scope["user"]`."""
+    """Puts the token's user (or, with no token, a logged-in staff member, or `AnonymousUser`) in
+    `scope["user"]`."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         raw = _raw_token(scope)
         # Self-contained (its connection is closed after it), so any pool thread will do: handshakes of many
         # sockets must not queue on asgiref's one shared sync thread.
         user = await database_sync_to_async(user_for_token, thread_sensitive=False)(raw) if raw else None
+        if raw is None and scope.get("session") is not None:
+            session_user = await get_user(scope)
+            user = session_user if session_user.is_active and session_user.is_staff else None
         scope = dict(scope, user=user or AnonymousUser())
         return await super().__call__(scope, receive, send)
 
@@ -88,5 +96,5 @@ def allowed_websocket_origins() -> list[str]:
 
 
 def websocket_security(application: Any) -> Any:
-    """The websocket stack: origin check, then token authentication, then `application`."""
-    return BrowserOriginValidator(TokenAuthMiddleware(application))
+    """The websocket stack: origin check, then token (or staff session) authentication, then `application`."""
+    return BrowserOriginValidator(SessionMiddlewareStack(TokenAuthMiddleware(application)))
