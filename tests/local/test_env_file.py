@@ -2,6 +2,7 @@
 but that file (no DEBUG, no keys in the environment)."""
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -82,10 +83,10 @@ def test_readme_follow_up_commands_work_in_a_new_shell(env_file, tmp_path):
     assert migrated.returncode == 0, migrated.stderr
     issued = _run([*python, "issue_token", "bob", "--create"], shell)
     assert issued.returncode == 0, issued.stderr
-    assert issued.stdout.strip().startswith("os_")
+    assert re.fullmatch(r"os_[\w-]+", issued.stdout.strip())
     made = _run(["make", "-s", "token", "USER=alice", "STAFF=1"], shell)
     assert made.returncode == 0, made.stderr
-    assert made.stdout.strip().startswith("os_")
+    assert re.fullmatch(r"os_[\w-]+", made.stdout.strip())  # the token and nothing else: TOKEN=$(make ...)
 
     with sqlite3.connect(tmp_path / "db.sqlite3") as database:
         users = dict(database.execute("SELECT username, is_staff FROM auth_user").fetchall())
