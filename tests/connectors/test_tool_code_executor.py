@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import time
+import uuid
 
 import psutil
 import pytest
@@ -65,32 +66,35 @@ async def test_infinite_loop_is_killed_at_the_timeout(enabled):
 
 
 async def test_sleeping_child_processes_are_killed_with_it(enabled):
+    marker = _marker("orphan")
     code = (
         "import subprocess, sys\n"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)  # orphan-probe'])\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)  # {marker}'])\n"
         "while True: pass"
     )
     with pytest.raises(ToolError, match="longer than 1s"):
         await tool_call(executor(timeout_seconds=1), {"code": code})
-    assert not _live_processes_with("orphan-probe")
+    assert not _live_processes_with(marker)
 
 
 async def test_a_child_in_a_session_of_its_own_dies_at_the_timeout_too(enabled):
+    marker = _marker("setsid")
     with pytest.raises(ToolError, match="longer than 2s"):
-        await tool_call(executor(timeout_seconds=2), {"code": probes.setsid_child("setsid-probe")})
-    assert not _live_processes_with("setsid-probe")
+        await tool_call(executor(timeout_seconds=2), {"code": probes.setsid_child(marker)})
+    assert not _live_processes_with(marker)
 
 
 async def test_a_child_left_running_by_finished_code_does_not_outlive_it(enabled):
+    marker = _marker("leftover")
     code = (
         "import subprocess, sys\n"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)  # leftover-probe'],"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)  # {marker}'],"
         " start_new_session=True)\n"
         "print('done')"
     )
     output = await tool_call(executor(timeout_seconds=5), {"code": code})
     assert output["stdout"] == "done\n"
-    assert not _live_processes_with("leftover-probe")
+    assert not _live_processes_with(marker)
 
 
 async def test_memory_hog_is_stopped(enabled):
@@ -221,6 +225,11 @@ async def test_a_fork_bomb_hits_the_process_limit(enabled):
 
 async def _hello(scope, receive, send):
     await send_json(send, 200, {"hello": "world"})
+
+
+def _marker(kind: str) -> str:
+    """A name no other process on the machine carries (other test runs may be probing at the same time)."""
+    return f"{kind}-probe-{uuid.uuid4().hex}"
 
 
 def _live_processes_with(marker: str) -> list[psutil.Process]:

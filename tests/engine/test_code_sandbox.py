@@ -3,6 +3,7 @@ each probe. Every probe is refused inside the sandbox, and what comes back to th
 
 import json
 import os
+import uuid
 
 import psutil
 import pytest
@@ -28,6 +29,7 @@ async def test_a_users_run_cannot_break_out_of_the_code_executor(
 ):
     assert not thread.owner.is_staff
     project_file = settings.BASE_DIR / "sandbox-run-probe.txt"
+    setsid_marker = f"run-setsid-probe-{uuid.uuid4().hex}"
     script = {
         "secrets": probes.read_server_secrets(),
         "files": probes.read_host_files(),
@@ -35,7 +37,7 @@ async def test_a_users_run_cannot_break_out_of_the_code_executor(
         "signal": probes.signal_the_server(),
         "writes": probes.write_files(str(project_file), 45),
         "forks": probes.fork_bomb(100),
-        "setsid": probes.setsid_child("run-setsid-probe"),
+        "setsid": probes.setsid_child(setsid_marker),
     }
     fake_openai.script(
         tool_calls(
@@ -67,7 +69,7 @@ async def test_a_users_run_cannot_break_out_of_the_code_executor(
     assert not [
         process
         for process in psutil.process_iter(["cmdline", "status"])
-        if "run-setsid-probe" in " ".join(process.info["cmdline"] or [])
+        if setsid_marker in " ".join(process.info["cmdline"] or [])
         and process.info["status"] != psutil.STATUS_ZOMBIE
     ]
 
