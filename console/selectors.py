@@ -8,10 +8,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from monitoring.figures import last_hour_by_minute
-from monitoring.selectors import run_errors_by_code, runs_by_hour
 from orchestrator_studio.errors import ServiceUnavailable
 from registry.models import LLMConfig
 from threads.models import Run, Thread
+from threads.selectors import run_errors_by_code, runs_by_hour
 
 PLAYGROUND_THREADS = 30
 PLAYGROUND_RUNS = 20

@@ -153,67 +153,73 @@ class MinuteWindow:
 window = MinuteWindow()
 
 
-def record_run_started() -> None:
-    try:
-        RUNS_STARTED.inc()
-        RUNS_ACTIVE.inc()
-        window.add({_field("runs_started"): 1})
-    except Exception:  # noqa: S110 - metrics must never break a run
-        pass
+class RunRecorder:
+    """The figures of runs, as the engine reports them (`threads.engine.metrics.RunMetrics`, set by the
+    setting RUN_METRICS). Never raises: metrics must never break a run."""
 
+    def run_started(self) -> None:
+        try:
+            RUNS_STARTED.inc()
+            RUNS_ACTIVE.inc()
+            window.add({_field("runs_started"): 1})
+        except Exception:  # noqa: S110 - metrics must never break a run
+            pass
 
-def record_run_finished(
-    *,
-    status: str,
-    model: str,
-    duration_seconds: float,
-    ttft_seconds: float | None,
-    prompt_tokens: int,
-    completion_tokens: int,
-) -> None:
-    try:
-        status, model = _label(status), _label(model)
-        duration_seconds = max(0.0, float(duration_seconds))
-        prompt_tokens, completion_tokens = (
-            max(0, int(prompt_tokens or 0)),
-            max(0, int(completion_tokens or 0)),
-        )
-        RUNS_FINISHED.labels(status=status, model=model).inc()
-        RUNS_ACTIVE.dec()
-        RUN_DURATION.labels(status=status).observe(duration_seconds)
-        increments = {
-            _field("runs_finished", status, model): 1.0,
-            _field("run_duration", _bucket_index(duration_seconds, RUN_DURATION_BUCKETS)): 1.0,
-        }
-        if ttft_seconds is not None and math.isfinite(ttft_seconds) and ttft_seconds >= 0:
-            RUN_TTFT.observe(ttft_seconds)
-            increments[_field("ttft", _bucket_index(ttft_seconds, TTFT_BUCKETS))] = 1.0
-        if prompt_tokens:
-            TOKENS.labels(model=model, type="prompt").inc(prompt_tokens)
-            increments[_field("tokens", model, "prompt")] = prompt_tokens
-        if completion_tokens:
-            TOKENS.labels(model=model, type="completion").inc(completion_tokens)
-            increments[_field("tokens", model, "completion")] = completion_tokens
-        window.add(increments)
-    except Exception:  # noqa: S110 - metrics must never break a run
-        pass
-
-
-def record_tool_call(*, kind: str, ok: bool, latency_seconds: float) -> None:
-    try:
-        kind = kind if kind in TOOL_KINDS else _label(kind)
-        outcome = "ok" if ok else "error"
-        latency_seconds = max(0.0, float(latency_seconds))
-        TOOL_CALLS.labels(kind=kind, outcome=outcome).inc()
-        TOOL_LATENCY.labels(kind=kind).observe(latency_seconds)
-        window.add(
-            {
-                _field("tool_calls", kind, outcome): 1.0,
-                _field("tool_latency", kind, _bucket_index(latency_seconds, TOOL_LATENCY_BUCKETS)): 1.0,
+    def run_finished(
+        self,
+        *,
+        status: str,
+        model: str,
+        duration_seconds: float,
+        ttft_seconds: float | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+    ) -> None:
+        try:
+            status, model = _label(status), _label(model)
+            duration_seconds = max(0.0, float(duration_seconds))
+            prompt_tokens, completion_tokens = (
+                max(0, int(prompt_tokens or 0)),
+                max(0, int(completion_tokens or 0)),
+            )
+            RUNS_FINISHED.labels(status=status, model=model).inc()
+            RUNS_ACTIVE.dec()
+            RUN_DURATION.labels(status=status).observe(duration_seconds)
+            increments = {
+                _field("runs_finished", status, model): 1.0,
+                _field("run_duration", _bucket_index(duration_seconds, RUN_DURATION_BUCKETS)): 1.0,
             }
-        )
-    except Exception:  # noqa: S110 - metrics must never break a run
-        pass
+            if ttft_seconds is not None and math.isfinite(ttft_seconds) and ttft_seconds >= 0:
+                RUN_TTFT.observe(ttft_seconds)
+                increments[_field("ttft", _bucket_index(ttft_seconds, TTFT_BUCKETS))] = 1.0
+            if prompt_tokens:
+                TOKENS.labels(model=model, type="prompt").inc(prompt_tokens)
+                increments[_field("tokens", model, "prompt")] = prompt_tokens
+            if completion_tokens:
+                TOKENS.labels(model=model, type="completion").inc(completion_tokens)
+                increments[_field("tokens", model, "completion")] = completion_tokens
+            window.add(increments)
+        except Exception:  # noqa: S110 - metrics must never break a run
+            pass
+
+    def tool_call(self, *, kind: str, ok: bool, latency_seconds: float) -> None:
+        try:
+            kind = kind if kind in TOOL_KINDS else _label(kind)
+            outcome = "ok" if ok else "error"
+            latency_seconds = max(0.0, float(latency_seconds))
+            TOOL_CALLS.labels(kind=kind, outcome=outcome).inc()
+            TOOL_LATENCY.labels(kind=kind).observe(latency_seconds)
+            window.add(
+                {
+                    _field("tool_calls", kind, outcome): 1.0,
+                    _field("tool_latency", kind, _bucket_index(latency_seconds, TOOL_LATENCY_BUCKETS)): 1.0,
+                }
+            )
+        except Exception:  # noqa: S110 - metrics must never break a run
+            pass
+
+
+run_recorder = RunRecorder()
 
 
 def record_http_request(*, method: str, route: str, status: int, duration_seconds: float) -> None:

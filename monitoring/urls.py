@@ -3,6 +3,7 @@ from django.urls import path
 from monitoring import views
 
 urlpatterns = [
+    path("readyz", views.readyz, name="readyz"),
     path("api/monitoring/health", views.health, name="monitoring-health"),
     path("api/monitoring/metrics", views.metrics, name="monitoring-metrics"),
     path("api/monitoring/status", views.status, name="monitoring-status"),

@@ -1,4 +1,4 @@
-"""Monitoring endpoints (staff only), and `GET /metrics` for Prometheus."""
+"""Monitoring endpoints (staff only), the public readiness probe, and `GET /metrics` for Prometheus."""
 
 import platform
 from datetime import UTC, datetime
@@ -8,7 +8,7 @@ import django
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import connections
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -33,8 +33,23 @@ from monitoring.serializers import (
 from orchestrator_studio import __version__
 from orchestrator_studio.auth import IsStaff
 from orchestrator_studio.errors import ServiceUnavailable
+from threads.selectors import conversation_counts, runs_by_status
 
 TAG = ["monitoring"]
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready when the database and the channel layer answer; 503 otherwise. Public, so it says which
+    component failed but not how (the staff-only `/api/monitoring/health` does)."""
+    checks: dict[str, dict[str, object]] = {}
+    for name, result in (await probes.readiness()).items():
+        checks[name] = {"ok": result.ok, "latency_ms": result.latency_ms}
+        if result.error:
+            checks[name]["error"] = result.error.split(":")[0]  # the kind of failure, without its details
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
 
 
 @extend_schema(tags=TAG, responses=HealthSerializer, summary="Health of the service's dependencies")
@@ -52,7 +67,7 @@ def metrics(request: Request) -> Response:
         {
             "system": system.system_figures(),
             "process": system.process_figures(),
-            "runs": selectors.runs_by_status(),
+            "runs": runs_by_status(),
             "last_hour": figures.last_hour(),
             "since_start": figures.since_start(),
         }
@@ -89,7 +104,7 @@ def status(request: Request) -> Response:
                 "public": settings.METRICS_PUBLIC,
             },
             "registry": selectors.registry_counts(),
-            **selectors.conversation_counts(),
+            **conversation_counts(),
         }
     )
 

@@ -1,11 +1,9 @@
 """Token authentication: `Authorization: Bearer <token>` or `Token <token>`; tokens are stored hashed."""
 
-import functools
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import BaseCache, caches
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -13,6 +11,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
+from orchestrator_studio.cache import shared_cache
 from orchestrator_studio.models import ApiToken, hash_token
 from orchestrator_studio.token_usage import token_use_note
 
@@ -26,14 +25,6 @@ KEYWORDS = ("bearer", "token")
 # its user, through the ORM clears the entry at once (the signal receivers below).
 TOKEN_CACHE_SECONDS = 10
 _TOKEN_CACHE_PREFIX = "auth:token:"  # noqa: S105 (a cache key prefix, not a secret)
-
-
-@functools.cache
-def shared_cache() -> BaseCache:
-    """One cache client for the whole process. `django.core.cache.cache` is one per request context: with
-    Redis, each request (and each run) would open a new Redis connection (~1 ms of handshake) to save a
-    database query. The Redis client's own connection pool, and the local-memory cache, are thread-safe."""
-    return caches.create_connection("default")
 
 
 def _token_cache_key(key_hash: str) -> str:

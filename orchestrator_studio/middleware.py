@@ -1,8 +1,8 @@
 """Keeps the API's promise that every error is the JSON envelope, whatever produced it.
 
-DRF views already answer with the envelope (see `errors.api_exception_handler`); this catches the rest on
-API paths: Django's own 404/405/500 pages, CSRF failures, and bodies over `MAX_REQUEST_BODY_BYTES` (413,
-refused before any view reads them).
+DRF views already answer with the envelope (see `exception_handler.api_exception_handler`); this catches
+the rest on API paths: Django's own 404/405/500 pages, CSRF failures, and bodies over
+`MAX_REQUEST_BODY_BYTES` (413, refused before any view reads them).
 """
 
 from collections.abc import Awaitable, Callable

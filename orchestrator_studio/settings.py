@@ -185,7 +185,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "orchestrator_studio.pagination.StandardPagination",
     "DEFAULT_FILTER_BACKENDS": ["rest_framework.filters.OrderingFilter"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "orchestrator_studio.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "orchestrator_studio.exception_handler.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -267,6 +267,8 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_STORE_LEVEL = env.str("LOG_STORE_LEVEL", default="INFO").upper()
 LOG_STORE_MAX_RECORDS = env.int("LOG_STORE_MAX_RECORDS", default=2000)
 CONNECTIVITY_TIMEOUT_SECONDS = env.float("CONNECTIVITY_TIMEOUT_SECONDS", default=10.0)
+# What the run engine reports its figures to (`threads.engine.metrics.RunMetrics`): wiring, not an option.
+RUN_METRICS = "monitoring.metrics.run_recorder"
 # prometheus_client reads this variable itself, and turns multiprocess mode on when it merely exists.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 if PROMETHEUS_MULTIPROC_DIR:

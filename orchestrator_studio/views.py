@@ -1,4 +1,5 @@
-"""The project's own endpoints: the public root, liveness and readiness, and the (authenticated) API index."""
+"""The project's own endpoints: the public root, liveness, and the (authenticated) API index (readiness is
+monitoring's `/readyz`)."""
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
@@ -8,7 +9,6 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from monitoring.probes import readiness
 from orchestrator_studio import __version__
 
 
@@ -30,20 +30,6 @@ def root(request: HttpRequest) -> JsonResponse:
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
-
-
-async def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready when the database and the channel layer answer; 503 otherwise. Public, so it says which
-    component failed but not how (the staff-only `/api/monitoring/health` does)."""
-    checks: dict[str, dict[str, object]] = {}
-    for name, result in (await readiness()).items():
-        checks[name] = {"ok": result.ok, "latency_ms": result.latency_ms}
-        if result.error:
-            checks[name]["error"] = result.error.split(":")[0]  # the kind of failure, without its details
-    ready = all(check["ok"] for check in checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
-    )
 
 
 API_COLLECTIONS = {

@@ -15,5 +15,8 @@ class RegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from registry.catalog import catalog_tables_rewritten
+
         # Once per `migrate` (sent for every app: only registry's own signal is handled).
         post_migrate.connect(_llm_config_after_migrate, sender=self, dispatch_uid="registry_llm_from_env")
+        post_migrate.connect(catalog_tables_rewritten, sender=self, dispatch_uid="catalog_tables_rewritten")

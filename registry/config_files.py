@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from rest_framework import serializers as drf_serializers
 
 from orchestrator_studio.errors import ValidationFailed
-from registry.api import serializers
+from registry import serializers
 from registry.models import DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
 from registry.services import registry_entry_save
 

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 from orchestrator_studio.errors import ValidationFailed, django_validation_fields
 from registry import secrets, tool_types
-from registry.connectors.catalog import catalog_version_bump
+from registry.catalog import catalog_version_bump
 from registry.models import DataSource, LLMConfig, RegistryEntry, Tool
 
 SECRET_FIELDS = ("api_key", "auth_token")

@@ -23,11 +23,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 
 from orchestrator_studio.errors import DomainError, NotFound, ValidationFailed
+from orchestrator_studio.inputs import validated
 from threads import services
-from threads.api.serializers import RunExecuteSerializer
-from threads.api.streaming import run_options, validated
 from threads.engine.events import Event
 from threads.engine.publisher import EVENTS_LAYER, thread_group
+from threads.inputs import RunExecuteSerializer, run_options
 from threads.models import Run, Thread
 from threads.selectors import run_events_after, threads_visible_to
 from threads.ws_auth import own_sync_thread

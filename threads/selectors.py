@@ -1,10 +1,15 @@
-"""Reads of threads, runs, events and memory, scoped to what the asking user may see."""
+"""Reads of threads, runs, events and memory, scoped to what the asking user may see; and the run figures
+monitoring and the console show."""
 
+import math
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, F, Max, Min, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Length
+from django.utils import timezone
 
 from threads.engine.events import TOOL_CALL_COMPLETED, TOOL_CALL_STARTED
 from threads.memory import CHARS_PER_TOKEN, context_plan
@@ -139,3 +144,103 @@ def memory_stats(*, user, user_id: str) -> dict[str, Any]:
         "first_at": figures["first_at"],
         "last_at": figures["last_at"],
     }
+
+
+def runs_by_status() -> dict[str, Any]:
+    """Counts of runs per status, all time and created in the last hour, and how many are active now."""
+    since = timezone.now() - timedelta(hours=1)
+    rows = (
+        Run.objects.order_by()
+        .values("status")
+        .annotate(total=Count("id"), last_hour=Count("id", filter=Q(created_at__gte=since)))
+    )
+    total = dict.fromkeys(Run.Status.values, 0)
+    last_hour = dict.fromkeys(Run.Status.values, 0)
+    for row in rows:
+        total[row["status"]] = row["total"]
+        last_hour[row["status"]] = row["last_hour"]
+    return {
+        "active": total["queued"] + total["in_progress"],
+        "queued": total["queued"],
+        "in_progress": total["in_progress"],
+        "by_status": total,
+        "by_status_last_hour": last_hour,
+    }
+
+
+def conversation_counts() -> dict[str, int]:
+    return {"threads": Thread.objects.count(), "runs": Run.objects.count()}
+
+
+# The day view reads at most this many of the newest runs (enough for any chart, bounded for the database).
+DAY_VIEW_MAX_RUNS = 50_000
+
+
+def _nearest_rank(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return round(sorted_values[index], 3)
+
+
+def runs_by_hour(*, hours: int = 24) -> list[dict[str, Any]]:
+    """The last `hours` hour by hour (oldest first), from the runs table: runs created by status, tokens,
+    run latency (start to end) and time to first token (p50/p99, seconds)."""
+    now = timezone.now()
+    first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    hours_list = [first_hour + timedelta(hours=offset) for offset in range(hours)]
+    buckets: dict[datetime, dict[str, Any]] = {
+        hour: {
+            "runs": defaultdict(int),
+            "tokens": {"prompt": 0, "completion": 0},
+            "durations": [],
+            "ttfts": [],
+        }
+        for hour in hours_list
+    }
+    rows = (
+        Run.objects.filter(created_at__gte=first_hour)
+        .order_by("-created_at")
+        .values_list("created_at", "status", "usage", "ttft_ms", "started_at", "finished_at")[
+            :DAY_VIEW_MAX_RUNS
+        ]
+    )
+    for created_at, status, usage, ttft_ms, started_at, finished_at in rows:
+        bucket = buckets.get(created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
+        if bucket is None:
+            continue
+        bucket["runs"][status] += 1
+        usage = usage if isinstance(usage, dict) else {}
+        bucket["tokens"]["prompt"] += int(usage.get("prompt_tokens") or 0)
+        bucket["tokens"]["completion"] += int(usage.get("completion_tokens") or 0)
+        if started_at and finished_at:
+            bucket["durations"].append((finished_at - started_at).total_seconds())
+        if ttft_ms is not None:
+            bucket["ttfts"].append(ttft_ms / 1000)
+    series = []
+    for hour in hours_list:
+        bucket = buckets[hour]
+        durations, ttfts = sorted(bucket["durations"]), sorted(bucket["ttfts"])
+        series.append(
+            {
+                "start": int(hour.timestamp()),
+                "runs": dict(bucket["runs"]),
+                "tokens": bucket["tokens"],
+                "latency_seconds": {
+                    "p50": _nearest_rank(durations, 0.5),
+                    "p99": _nearest_rank(durations, 0.99),
+                },
+                "ttft_seconds": {"p50": _nearest_rank(ttfts, 0.5), "p99": _nearest_rank(ttfts, 0.99)},
+            }
+        )
+    return series
+
+
+def run_errors_by_code(*, since: datetime) -> dict[str, int]:
+    """Runs that failed since `since`, counted by their error code."""
+    codes = Run.objects.filter(created_at__gte=since, status="failed").values_list("error", flat=True)
+    counted: defaultdict[str, int] = defaultdict(int)
+    for error in codes[:DAY_VIEW_MAX_RUNS]:
+        code = error.get("code") if isinstance(error, dict) else None
+        counted[str(code or "unknown")] += 1
+    return dict(sorted(counted.items(), key=lambda item: -item[1]))

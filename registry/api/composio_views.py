@@ -5,8 +5,6 @@ staff. Without `COMPOSIO_API_KEY` every endpoint answers 503 with the reason. Th
 admin endpoints are plain DRF views that wait for it with `async_to_sync`.
 """
 
-from typing import Any
-
 from asgiref.sync import async_to_sync
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -15,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator_studio.auth import IsStaffForWrites
+from orchestrator_studio.inputs import validated
 from registry.connectors.composio import (
     composio_connection_create,
     composio_connection_delete,
@@ -107,12 +106,6 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ComposioErrorSerializer, description=reasons[code]) for code in codes}
 
 
-def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 class ToolkitListView(APIView):
     permission_classes = [IsStaffForWrites]
 
@@ -136,7 +129,7 @@ class ToolListView(APIView):
         responses={200: ComposioToolListSerializer, **_errors(400, 502, 503, 504)},
     )
     def get(self, request: Request) -> Response:
-        query = _validated(ComposioToolsQuerySerializer, request.query_params)
+        query = validated(ComposioToolsQuerySerializer, request.query_params)
         tools = async_to_sync(composio_tools)(toolkit=query.get("toolkit"), search=query.get("search"))
         return Response({"tools": tools})
 
@@ -150,7 +143,7 @@ class ConnectionListView(APIView):
         responses={200: ComposioConnectionListSerializer, **_errors(400, 502, 503, 504)},
     )
     def get(self, request: Request) -> Response:
-        query = _validated(ComposioConnectionsQuerySerializer, request.query_params)
+        query = validated(ComposioConnectionsQuerySerializer, request.query_params)
         return Response({"connections": async_to_sync(composio_connections)(query.get("user_id"))})
 
     @extend_schema(
@@ -159,7 +152,7 @@ class ConnectionListView(APIView):
         responses={201: ComposioConnectionCreatedSerializer, **_errors(400, 403, 404, 409, 502, 503, 504)},
     )
     def post(self, request: Request) -> Response:
-        data = _validated(ComposioConnectionCreateSerializer, request.data)
+        data = validated(ComposioConnectionCreateSerializer, request.data)
         created = async_to_sync(composio_connection_create)(data["user_id"], data["toolkit"])
         return Response(created, status=status.HTTP_201_CREATED)
 

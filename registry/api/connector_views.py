@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from orchestrator_studio.auth import IsStaffForWrites
 from orchestrator_studio.errors import NotFound
 from registry.api import connector_serializers as shapes
+from registry.catalog import catalog_build
 from registry.connectors.agents import agents_health
-from registry.connectors.catalog import catalog_build
 from registry.connectors.llm import llm_answer, llm_health, llm_models
 from registry.models import LLMConfig
 from registry.selectors import llm_config_default

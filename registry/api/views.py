@@ -11,8 +11,8 @@ from rest_framework.serializers import BaseSerializer
 
 from orchestrator_studio.auth import IsStaffForWrites
 from orchestrator_studio.errors import ValidationFailed
-from registry import tool_types
-from registry.api import connector_serializers, serializers
+from registry import serializers, tool_types
+from registry.api import connector_serializers
 from registry.api import datasource_serializers as datasource_shapes
 from registry.connectors.agents import agent_call, agent_probe
 from registry.connectors.arguments import argument_errors

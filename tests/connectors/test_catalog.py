@@ -1,12 +1,12 @@
 """The function catalogue a run offers, and calling through it."""
 
 import json
+import re
 
 import pytest
 from asgiref.sync import async_to_sync
 
-from registry.connectors.catalog import (
-    FUNCTION_NAME_RE,
+from registry.catalog import (
     Catalog,
     FunctionSpec,
     catalog_build,
@@ -16,6 +16,8 @@ from registry.connectors.catalog import (
 from tests.connectors import factories
 from tests.fakes.scripted_reply import Reply, hang_reply
 
+# What OpenAI accepts as a function name.
+OPENAI_FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 CONTEXT = {"thread_id": "t-1", "run_id": "r-1", "user_id": "u-1"}
 
 
@@ -55,7 +57,7 @@ def test_catalog_offers_every_enabled_entry_with_valid_unique_names(registry):
     names = [s.function_name for s in catalog.functions.values()]
     assert len(set(names)) == len(names)
     for spec in catalog.functions.values():
-        assert FUNCTION_NAME_RE.match(spec.function_name)
+        assert OPENAI_FUNCTION_NAME.match(spec.function_name)
         assert spec.resource_name in spec.function_name
         assert spec.description
         assert spec.parameters["type"] == "object"
@@ -88,7 +90,7 @@ def test_long_names_still_fit_and_stay_unique():
     names = {function_name_for(kind, long_name) for kind in ("tool", "agent", "datasource")}
     assert len(names) == 3
     for name in names:
-        assert FUNCTION_NAME_RE.match(name)
+        assert OPENAI_FUNCTION_NAME.match(name)
         assert long_name in name
     assert function_name_for("agent", "x" * 57) == "agent__" + "x" * 57
     assert function_name_for("agent", "x" * 58) == "A_" + "x" * 58

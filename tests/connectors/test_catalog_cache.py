@@ -2,8 +2,8 @@
 
 from asgiref.sync import async_to_sync
 
-from registry.connectors.catalog import Catalog, catalog_build
-from registry.models import ExternalAgent, Tool
+from registry.catalog import Catalog, catalog_build
+from registry.models import Tool
 from registry.services import registry_entry_delete, registry_entry_save
 from tests.connectors import factories
 
@@ -37,14 +37,4 @@ def test_saving_or_deleting_through_the_service_shows_in_the_next_catalogue(db):
     assert set(build().functions) == {"tool__api"}
 
     registry_entry_delete(instance=Tool.objects.get(name="api"))
-    assert build().functions == {}
-
-
-def test_rows_written_without_the_service_also_show_in_the_next_catalogue(db):
-    assert build().functions == {}
-
-    agent = ExternalAgent.objects.create(name="direct", url="http://127.0.0.1:9", timeout_seconds=5)
-    assert set(build().functions) == {"agent__direct"}
-
-    agent.delete()
     assert build().functions == {}

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from monitoring.figures import distribution
-from monitoring.metrics import record_run_finished, record_run_started, record_tool_call
+from monitoring.metrics import run_recorder
 from threads.models import Run, Thread
 
 
@@ -72,8 +72,8 @@ def test_runs_by_status_come_from_the_database(staff_client):
 def test_run_and_tool_figures_move_after_a_run(staff_client):
     before = get_metrics(staff_client)
 
-    record_run_started()
-    record_run_finished(
+    run_recorder.run_started()
+    run_recorder.run_finished(
         status="failed",
         model="json-test-model",
         duration_seconds=4.0,
@@ -81,8 +81,8 @@ def test_run_and_tool_figures_move_after_a_run(staff_client):
         prompt_tokens=50,
         completion_tokens=7,
     )
-    record_tool_call(kind="datasource", ok=True, latency_seconds=0.04)
-    record_tool_call(kind="datasource", ok=False, latency_seconds=0.3)
+    run_recorder.tool_call(kind="datasource", ok=True, latency_seconds=0.04)
+    run_recorder.tool_call(kind="datasource", ok=False, latency_seconds=0.3)
 
     after = get_metrics(staff_client)
     for scope in ("last_hour", "since_start"):

@@ -30,11 +30,11 @@ def run_python(code: str, **env: str) -> str:
 
 def test_prometheus_adds_up_every_process(tmp_path):
     record = (
-        "from monitoring.metrics import record_run_finished, record_run_started, record_tool_call\n"
-        "record_run_started()\n"
-        "record_run_finished(status='completed', model='mp-model', duration_seconds=2.5, ttft_seconds=0.2,"
-        " prompt_tokens=100, completion_tokens=10)\n"
-        "record_tool_call(kind='tool', ok=True, latency_seconds=0.05)\n"
+        "from monitoring.metrics import run_recorder\n"
+        "run_recorder.run_started()\n"
+        "run_recorder.run_finished(status='completed', model='mp-model', duration_seconds=2.5,"
+        " ttft_seconds=0.2, prompt_tokens=100, completion_tokens=10)\n"
+        "run_recorder.tool_call(kind='tool', ok=True, latency_seconds=0.05)\n"
     )
     scrape = (
         "from django.test import Client\n"

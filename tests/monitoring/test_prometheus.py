@@ -1,6 +1,6 @@
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring.metrics import record_run_finished, record_run_started, record_tool_call
+from monitoring.metrics import run_recorder
 
 
 def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -20,8 +20,8 @@ def value(samples, name: str, **labels: str) -> float:
 def test_run_counters_move_after_a_run(staff_client):
     before = scrape(staff_client)
 
-    record_run_started()
-    record_run_finished(
+    run_recorder.run_started()
+    run_recorder.run_finished(
         status="completed",
         model="prom-test-model",
         duration_seconds=1.5,
@@ -29,7 +29,7 @@ def test_run_counters_move_after_a_run(staff_client):
         prompt_tokens=120,
         completion_tokens=30,
     )
-    record_tool_call(kind="agent", ok=False, latency_seconds=0.2)
+    run_recorder.tool_call(kind="agent", ok=False, latency_seconds=0.2)
 
     after = scrape(staff_client)
     assert (

@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 
 from threads.api import serializers as api
+from threads.inputs import RunExecuteSerializer
 
 
 class ErrorEnvelopeSerializer(serializers.Serializer):
@@ -52,7 +53,7 @@ ASYNC_VIEWS: list[tuple[str, str, Any]] = [
             "One active run per thread. The run goes on when the client disconnects.",
             tags=["agent"],
             parameters=[THREAD_ID],
-            request=api.RunExecuteSerializer,
+            request=RunExecuteSerializer,
             responses={
                 202: api.RunQueuedSerializer,
                 400: _error("Invalid input or malformed JSON."),

@@ -19,15 +19,16 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
-from rest_framework import serializers
 
 from orchestrator_studio.auth import token_from_header, user_for_token
 from orchestrator_studio.errors import DomainError, NotFound, ValidationFailed, error_body, error_response
+from orchestrator_studio.inputs import validated
 from registry.selectors import llm_config_default
 from threads import services
 from threads.api.follow import RunFollower
-from threads.api.serializers import ChatSerializer, RunExecuteSerializer, tool_calls_of
+from threads.api.serializers import ChatSerializer, tool_calls_of
 from threads.engine.events import Event, is_terminal
+from threads.inputs import RunExecuteSerializer, run_options
 from threads.models import Run, Thread
 from threads.selectors import run_latest, threads_visible_to
 
@@ -86,32 +87,11 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        fields = {
-            str(name): [str(m) for m in (errors if isinstance(errors, list) else [errors])]
-            for name, errors in serializer.errors.items()
-        }
-        raise ValidationFailed("Invalid input.", fields=fields)
-    return dict(serializer.validated_data)
-
-
 def visible_thread(user: AbstractBaseUser, thread_id: UUID) -> Thread:
     thread = threads_visible_to(user).filter(pk=thread_id).first()
     if thread is None:
         raise NotFound("Thread not found.")
     return thread
-
-
-def run_options(data: dict[str, Any]) -> dict[str, Any]:
-    """The options `run_start` takes, from validated execute/chat input (absent llm_config: the default)."""
-    options = {
-        key: data[key] for key in ("use_tools", "use_memory", "context_data", "parameters") if key in data
-    }
-    if data.get("llm_config"):
-        options["llm_config"] = data["llm_config"]
-    return options
 
 
 def _run_queued(run: Run) -> dict[str, Any]:

@@ -17,17 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator_studio.errors import NotFound, ValidationFailed
+from orchestrator_studio.inputs import validated
 from threads import memory, selectors, services
 from threads.api import serializers as api
 from threads.models import Message, Run, RunEvent, Thread
 
 logger = logging.getLogger(__name__)
-
-
-def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class AgentInitiateView(APIView):
@@ -38,7 +33,7 @@ class AgentInitiateView(APIView):
         tags=["agent"],
     )
     def post(self, request: Request) -> Response:
-        data = _validated(api.ThreadInitiateSerializer, request.data)
+        data = validated(api.ThreadInitiateSerializer, request.data)
         thread = services.thread_create(
             owner=request.user, user_id=data.get("user_id"), title=data["title"], metadata=data["metadata"]
         )
@@ -94,7 +89,7 @@ class ThreadViewSet(
     @extend_schema(request=api.ThreadUpdateSerializer, responses={200: api.ThreadDetailSerializer})
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         thread = self.get_object()
-        data = _validated(api.ThreadUpdateSerializer, request.data)
+        data = validated(api.ThreadUpdateSerializer, request.data)
         thread = services.thread_update(thread=thread, **data)
         thread = self.get_queryset().get(pk=thread.pk)
         return Response(api.ThreadDetailSerializer(thread).data)
@@ -227,7 +222,7 @@ class MemoryViewSet(viewsets.ViewSet):
         summary="Add a message to the user's memory",
     )
     def add_message(self, request: Request, user_id: str) -> Response:
-        data = _validated(api.MemoryMessageAddSerializer, request.data)
+        data = validated(api.MemoryMessageAddSerializer, request.data)
         thread = _memory_thread(request.user, user_id, data.get("thread_id"))
         message = services.message_create(thread=thread, role=data["role"], content=data["content"])
         return Response(api.MessageSerializer(message).data, status=status.HTTP_201_CREATED)

@@ -24,8 +24,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from monitoring.metrics import record_run_finished, record_run_started, record_tool_call
-from registry.connectors.catalog import Catalog, catalog_build, catalog_call
+from registry.catalog import Catalog, catalog_build, catalog_call
 from registry.connectors.llm import LLMUnavailable, llm_client, llm_completion_options, model_capabilities
 from registry.connectors.results import CallResult
 from registry.models import LLMConfig
@@ -52,6 +51,7 @@ from threads.engine.llm import (
     llm_turn_stream,
     tool_arguments,
 )
+from threads.engine.metrics import run_metrics
 from threads.engine.publisher import (
     RunPublisher,
     RunSuperseded,
@@ -199,7 +199,7 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
     run, next_seq, in_progress = claimed
     publisher = RunPublisher(run_id=run.id, thread_id=run.thread_id, next_seq=next_seq)
     state = RunState(model=run.llm_model)
-    record_run_started()
+    run_metrics().run_started()
     outcome: tuple[str, dict[str, Any], dict[str, Any]] | None = None
     interrupted = False
     try:
@@ -237,7 +237,7 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
     finally:
         control.ending = True
         status = await _run_end(publisher, outcome, state)
-        record_run_finished(
+        run_metrics().run_finished(
             status=status,
             model=state.model,
             duration_seconds=time.perf_counter() - state.started,
@@ -479,7 +479,7 @@ async def _tool_call_one(
             latency = round((time.perf_counter() - started) * 1000, 1)
             error = f"{call.name} failed unexpectedly."
             result = CallResult(ok=False, output=None, latency_ms=latency, error=error)
-    record_tool_call(kind=kind, ok=result.ok, latency_seconds=result.latency_ms / 1000)
+    run_metrics().tool_call(kind=kind, ok=result.ok, latency_seconds=result.latency_ms / 1000)
     fields: dict[str, Any] = {
         "tool_call_id": call.id,
         "name": call.name,

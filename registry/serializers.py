@@ -1,4 +1,5 @@
-"""Shapes of the registry API. Secrets are write-only: responses say `<secret>_set` and mask config ones."""
+"""Shapes of registry entries, shared by the API and the file import. Secrets are write-only: responses say
+`<secret>_set` and mask config ones."""
 
 from typing import Any
 

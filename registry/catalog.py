@@ -8,7 +8,6 @@ instead (`A_<name>`), which no full-form name can collide with because resource 
 import asyncio
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -18,10 +17,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
-from django.db.models.signals import post_delete, post_migrate, post_save
-from django.dispatch import receiver
 
-from orchestrator_studio.auth import shared_cache
+from orchestrator_studio.cache import shared_cache
 from orchestrator_studio.errors import DomainError
 from registry import tool_types
 from registry.connectors import agents, tools
@@ -38,7 +35,6 @@ from registry.models import (
 
 logger = logging.getLogger(__name__)
 
-FUNCTION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_FUNCTION_NAME = 64
 # A call may take its resource's own timeout plus this, for the work around the request itself.
 TIMEOUT_GRACE_SECONDS = 2.0
@@ -97,7 +93,7 @@ def function_name_for(kind: str, resource_name: str) -> str:
 # The enabled registry rows, read once per registry version instead of three queries per run. They stay in
 # this process's memory (they hold decrypted secrets, which must not go to a shared cache); only the version
 # is shared (the Django cache: Redis across processes), and every registry write bumps it
-# (`catalog_version_bump`), so the next run of any process reads the rows afresh.
+# (`catalog_version_bump`, called by `registry.services`), so the next run of any process reads them afresh.
 CATALOG_VERSION_KEY = "registry:catalog-version"
 EnabledEntries = tuple[list[Tool], list[ExternalAgent], list[DataSource]]
 _entries_cache: dict[str, tuple[str, EnabledEntries]] = {}
@@ -147,18 +143,9 @@ def _enabled_entries() -> EnabledEntries:
     return entries
 
 
-@receiver(post_save, dispatch_uid="catalog_version_on_save")
-@receiver(post_delete, dispatch_uid="catalog_version_on_delete")
-def _registry_row_changed(sender: type, **kwargs: Any) -> None:
-    """Writes that bypass `registry_entry_save` (admin inlines, fixtures, tests) also make the next run
-    read the registry afresh."""
-    if sender in (Tool, ExternalAgent, DataSource):
-        catalog_version_bump()
-
-
-@receiver(post_migrate, dispatch_uid="catalog_version_on_migrate")
-def _tables_rewritten(**kwargs: Any) -> None:
-    """`migrate` and `flush` (a transactional test's teardown too) change rows without a model signal."""
+def catalog_tables_rewritten(**kwargs: Any) -> None:
+    """`migrate` and `flush` (a transactional test's teardown too) rewrite the registry's tables without
+    going through the services: connected to the registry app's `post_migrate`."""
     catalog_version_bump()
 
 
@@ -247,7 +234,7 @@ async def catalog_call(
     label = f"{spec.kind} '{spec.resource_name}'"
     try:
         async with asyncio.timeout(spec.timeout_seconds + TIMEOUT_GRACE_SECONDS):
-            entry = catalog.resources.get(function_name) or await _load_entry(spec)
+            entry = catalog.resources.get(function_name)
             if entry is None:
                 return failed(f"The {label} is no longer registered or enabled.")
             return await _dispatch(spec, entry, arguments, _json_safe_context(context), started)
@@ -283,11 +270,6 @@ async def _dispatch(
         raise TypeError(f"No connector for {type(entry).__name__}.")
     output = await tools.tool_call(entry, arguments)
     return CallResult(ok=True, output=output, latency_ms=_since(started))
-
-
-async def _load_entry(spec: FunctionSpec) -> RegistryEntry | None:
-    model: type[RegistryEntry] = {"tool": Tool, "agent": ExternalAgent, "datasource": DataSource}[spec.kind]
-    return await model.objects.filter(name=spec.resource_name, enabled=True).afirst()
 
 
 def _json_safe_context(context: dict[str, Any]) -> dict[str, Any]:
