@@ -40,9 +40,13 @@ serve: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/uvicorn orchestrator_studio.asgi:application --host $(HOST) --port $(PORT) --workers $${WORKERS:-2}
 
+# Style, types (mypy with the Django and DRF plugins) and the layer contracts (import-linter, see
+# pyproject.toml), before any test runs.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest
@@ -55,4 +59,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

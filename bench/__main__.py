@@ -167,7 +167,7 @@ async def throughput_both(
     """Run throughput with the inline executor (the running server), then with a server of its own that
     hands runs to `runworker` processes (stopped afterwards)."""
     sizes: Sizes = args.sizes
-    options = {
+    options: dict[str, Any] = {
         "seconds": sizes.run_seconds,
         "concurrency": sizes.run_concurrency,
         "warmup": sizes.warmup,

@@ -5,6 +5,7 @@ for the thread websocket. Warm-up requests are made and left out of every figure
 """
 
 import asyncio
+import functools
 import itertools
 import json
 import time
@@ -246,7 +247,7 @@ async def concurrent_streams(
         connected = await bounded(
             CONNECT_CONCURRENCY,
             [
-                (lambda s=s, t=t: connect(s, t))
+                functools.partial(connect, s, t)
                 for s, t in zip(streams, thread_ids, strict=True)
                 if not isinstance(t, BaseException)
             ],

@@ -34,7 +34,7 @@ def request_metrics(
 
         async def async_middleware(request: HttpRequest) -> HttpResponseBase:
             started = time.perf_counter()
-            response = await get_response(request)  # type: ignore[misc]
+            response = await get_response(request)
             _record(request, response, started)
             return response
 

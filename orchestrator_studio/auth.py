@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -31,7 +31,7 @@ def _token_cache_key(key_hash: str) -> str:
     return _TOKEN_CACHE_PREFIX + key_hash
 
 
-def user_for_token(raw: str) -> AbstractBaseUser | None:
+def user_for_token(raw: str) -> User | None:
     """The active user a raw token belongs to, or None. Shared by DRF, SSE views and websockets."""
     if not raw:
         return None

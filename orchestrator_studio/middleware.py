@@ -66,8 +66,8 @@ def api_error_envelope(
 
         async def async_middleware(request: HttpRequest) -> HttpResponseBase:
             if not _is_api(request):
-                return await get_response(request)  # type: ignore[misc]
-            return _too_large(request) or _as_envelope(await get_response(request))  # type: ignore[misc]
+                return await get_response(request)
+            return _too_large(request) or _as_envelope(await get_response(request))
 
         return async_middleware
 

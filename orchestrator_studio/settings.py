@@ -6,6 +6,7 @@ channel layer, the local-memory cache and the inline run executor.
 
 import os
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -83,7 +84,7 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env.str("DATABASE_URL", default="")
-DATABASES = {
+DATABASES: dict[str, dict[str, Any]] = {
     "default": env.db_url_config(DATABASE_URL)
     if DATABASE_URL
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}

@@ -90,7 +90,7 @@ def _report(request: HttpRequest, entry: RegistryEntry, result: ProbeResult) -> 
 class RegistryAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     readonly_fields = ["created_at", "updated_at"]
-    formfield_overrides: dict[Any, dict[str, Any]] = {}
+    formfield_overrides = {}
     actions = ["test_connection"]
     change_form_template = "admin/registry/registry_change_form.html"
 

@@ -44,7 +44,7 @@ DATASOURCE_PARAMETERS: dict[str, Any] = {
     "properties": {"query": {"type": "string"}},
     "required": ["query"],
 }
-_DATASOURCE_QUERY_HINTS = {
+_DATASOURCE_QUERY_HINTS: dict[str, str] = {
     DataSourceType.POSTGRES: "Pass one read-only SQL query (PostgreSQL dialect) as `query`.",
     DataSourceType.CUBEJS: "Pass a Cube.js query object, as a JSON string, as `query`.",
     DataSourceType.HTTP: "Pass the query in the datasource's own language as `query`.",

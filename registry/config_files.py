@@ -164,7 +164,7 @@ def registry_export() -> dict[str, list[dict[str, Any]]]:
     exported: dict[str, list[dict[str, Any]]] = {}
     for section in SECTIONS.values():
         entries = []
-        for instance in section.model.objects.order_by("name"):
+        for instance in section.model._default_manager.order_by("name"):
             entries.append({name: getattr(instance, name) for name in section.export_fields})
         exported[section.key] = entries
     return exported
@@ -300,7 +300,7 @@ def _upsert(section: Section, data: dict[str, Any]) -> str:
     # Read-only fields (`created_at`, `api_key_set`, ...) are what the API returns: accepted and ignored.
     data = {key: value for key, value in data.items() if not fields[key].read_only}
     name = data.get("name")
-    instance = section.model.objects.filter(name=name).first() if isinstance(name, str) else None
+    instance = section.model._default_manager.filter(name=name).first() if isinstance(name, str) else None
     serializer = section.serializer(instance, data=data)
     if not serializer.is_valid():
         raise ValidationFailed("Invalid entry.", fields=_flatten(serializer.errors))

@@ -11,6 +11,9 @@ from registry import crypto
 class EncryptedTextField(models.TextField):
     """A string stored as a Fernet token. Empty means no secret."""
 
+    _pyi_private_set_type: str
+    _pyi_private_get_type: str
+
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str:
         return crypto.decrypt(value) if value else ""
 
@@ -18,12 +21,18 @@ class EncryptedTextField(models.TextField):
         return crypto.encrypt(str(value)) if value else ""
 
 
-class EncryptedJSONField(models.TextField):
-    """A JSON object stored as one Fernet token."""
+class EncryptedJSONField(models.Field):
+    """A JSON object stored as one Fernet token (in a text column)."""
+
+    _pyi_private_set_type: dict[str, Any]
+    _pyi_private_get_type: dict[str, Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("default", dict)
         super().__init__(*args, **kwargs)
+
+    def get_internal_type(self) -> str:
+        return "TextField"
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> dict[str, Any]:
         return json.loads(crypto.decrypt(value)) if value else {}

@@ -1,6 +1,6 @@
 """Writes to the registry. The API, the admin's forms, the import command and tests all come through here."""
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,6 +12,7 @@ from registry.catalog import catalog_version_bump
 from registry.models import DataSource, LLMConfig, RegistryEntry, Tool
 
 SECRET_FIELDS = ("api_key", "auth_token")
+Entry = TypeVar("Entry", bound=RegistryEntry)
 
 
 def _apply(instance: RegistryEntry, data: dict[str, Any]) -> None:
@@ -38,7 +39,7 @@ def _apply(instance: RegistryEntry, data: dict[str, Any]) -> None:
             setattr(instance, key, value)
 
 
-def registry_entry_save(*, instance: RegistryEntry, data: dict[str, Any]) -> RegistryEntry:
+def registry_entry_save(*, instance: Entry, data: dict[str, Any]) -> Entry:
     """Apply `data` to a new or existing entry, validate it whole, and save it in one transaction.
 
     Secrets left out of `data`, or sent back as their mask, keep their stored value.

@@ -56,13 +56,12 @@ class ObjectField(serializers.JSONField):
         return data
 
 
-def validate_llm_config_name(name: str) -> str:
+def validate_llm_config_name(name: str) -> None:
     config = LLMConfig.objects.filter(name=name).only("enabled").first()
     if config is None:
         raise serializers.ValidationError(f"No LLM config named '{name}'.")
     if not config.enabled:
         raise serializers.ValidationError(f"The LLM config '{name}' is disabled.")
-    return name
 
 
 class LLMConfigNameField(serializers.CharField):
@@ -96,7 +95,7 @@ class RunExecuteSerializer(RunOptionsSerializer):
 
 def run_options(data: dict[str, Any]) -> dict[str, Any]:
     """The options `run_start` takes, from validated execute/chat input (absent llm_config: the default)."""
-    options = {
+    options: dict[str, Any] = {
         key: data[key] for key in ("use_tools", "use_memory", "context_data", "parameters") if key in data
     }
     if data.get("llm_config"):

@@ -190,7 +190,8 @@ def context_plan(
     plan.budget_tokens = budget
     rows = Message.objects.filter(thread_id=thread_id).order_by("created_at", "id")
     if not use_memory:
-        plan.turns = _turns(_well_formed(list(rows.filter(run_id=current_run_id))))
+        this_turn = rows.filter(run_id=current_run_id) if current_run_id is not None else rows.none()
+        plan.turns = _turns(_well_formed(list(this_turn)))
         return plan
     summary = ThreadSummary.objects.filter(thread_id=thread_id).first()
     if summary is not None:

@@ -183,15 +183,15 @@ async def run_start(*, thread: Thread, task: str, options: dict[str, Any]) -> Ru
             "Could not hand run %s to the %s executor: %s", run.id, settings.RUN_EXECUTOR, type(exc).__name__
         )
         error = {"code": "executor_unavailable", "message": "The run could not be handed to a run worker."}
-        event = await sync_to_async(run_terminate)(
+        failed = await sync_to_async(run_terminate)(
             run_id=run.id,
             thread_id=run.thread_id,
             type=RUN_FAILED,
             fields={"error": error},
             updates={"status": Run.Status.FAILED, "error": error},
         )
-        if event is not None:
-            await event_broadcast(event)
+        if failed is not None:
+            await event_broadcast(failed)
         raise ServiceUnavailable("The run could not be started: no run worker is reachable.") from exc
     return run
 

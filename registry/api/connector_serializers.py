@@ -42,7 +42,8 @@ class LLMModelSerializer(serializers.Serializer):
 
 class LLMModelsSerializer(serializers.Serializer):
     models = LLMModelSerializer(many=True)
-    source = serializers.ChoiceField(choices=["provider", "builtin"])
+    # DRF's metaclass takes declared fields off the class, so this one may be called `source`.
+    source = serializers.ChoiceField(choices=["provider", "builtin"])  # type: ignore[assignment]
     error = serializers.CharField(required=False, help_text="Why the provider's list is not shown (builtin).")
 
 

@@ -74,7 +74,10 @@ class DataSourcesHealthSerializer(serializers.Serializer):
 class DataSourceErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="e.g. invalid_query, read_only_violation, upstream_timeout.")
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    # DRF's metaclass takes declared fields off the class, so this one may be called `fields`.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
 
 
 class DataSourceErrorSerializer(serializers.Serializer):

@@ -57,7 +57,7 @@ class RegistryViewSet(
     model: type[RegistryEntry]
 
     def get_queryset(self) -> QuerySet[Any]:
-        queryset = self.model.objects.all()
+        queryset: QuerySet[Any] = self.model._default_manager.all()
         params = self.request.query_params
         if "enabled" in params:
             enabled = _BOOLEANS.get(params["enabled"].lower())

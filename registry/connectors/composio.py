@@ -278,10 +278,11 @@ def _call(fn: Callable[["Composio"], T], api_key: str, base_url: str, timeout: f
     try:
         # Built per call: the SDK keeps `allow_tracking` in a context variable, and only the context that
         # built the client has tracking off (no telemetry may leave for composio.dev).
-        composio = Composio(
+        # The SDK types `timeout` as int; it hands it to httpx, which takes seconds as a float.
+        composio = Composio(  # type: ignore[call-overload]
             api_key=api_key,
             base_url=base_url,
-            timeout=timeout,  # type: ignore[typeddict-item]
+            timeout=timeout,
             max_retries=MAX_RETRIES,
             allow_tracking=False,
             http_client=_shared_http_client(),

@@ -246,7 +246,8 @@ _STATUS_HINTS = {
 
 def _error_type(body: Any) -> str | None:
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        error = body.get("error")
+        inner = error if isinstance(error, dict) else body
         for key in ("type", "code"):
             value = inner.get(key)
             if (

@@ -8,7 +8,7 @@ every event is either in the store when it is read or arrives on the channel aft
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -49,7 +49,7 @@ class RunFollower:
         self.heartbeat_seconds = heartbeat_seconds or settings.SSE_PING_SECONDS
         self.finished = False
 
-    async def __aiter__(self) -> AsyncIterator[Event | None]:
+    async def __aiter__(self) -> AsyncGenerator[Event | None]:
         layer = events_layer()
         channel = await layer.new_channel()
         group = thread_group(self.thread_id)
@@ -77,7 +77,7 @@ class RunFollower:
                 if not done:
                     continue
                 message, receiving = receiving.result(), None
-                event = message.get("event") if message.get("type") == "run.event" else None
+                event = (message.get("event") or {}) if message.get("type") == "run.event" else {}
                 if (
                     not event
                     or str(event.get("run_id")) != self.run_id

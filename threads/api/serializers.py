@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry.api.connector_serializers import UsageSerializer
+from registry.models import LLMConfig
 from threads.inputs import ObjectField, PromptField, RunOptionsSerializer, StrictBooleanField, StrictCharField
 from threads.models import Message, Run, Thread
 from threads.selectors import run_tool_calls
@@ -110,7 +111,9 @@ class ToolCallSerializer(serializers.Serializer):
 class RunSerializer(serializers.ModelSerializer):
     run_id = serializers.UUIDField(source="id", read_only=True)
     thread_id = serializers.UUIDField(read_only=True)
-    llm_config = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    llm_config: "serializers.SlugRelatedField[LLMConfig]" = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
     usage = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
 

@@ -7,14 +7,14 @@ parsing and errors follow the rest of the API (token header, `{"error": ...}` en
 
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import aclosing
 from typing import Any
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -32,7 +32,7 @@ from threads.inputs import RunExecuteSerializer, run_options
 from threads.models import Run, Thread
 from threads.selectors import run_latest, threads_visible_to
 
-AsyncView = Callable[..., Awaitable[HttpResponseBase]]
+AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 JSON_CONTENT_TYPES = ("application/json",)
 
 
@@ -87,7 +87,7 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def visible_thread(user: AbstractBaseUser, thread_id: UUID) -> Thread:
+def visible_thread(user: AbstractBaseUser | AnonymousUser, thread_id: UUID) -> Thread:
     thread = threads_visible_to(user).filter(pk=thread_id).first()
     if thread is None:
         raise NotFound("Thread not found.")
@@ -181,7 +181,7 @@ async def agent_stream(request: HttpRequest, thread_id: UUID) -> HttpResponseBas
 # --- /v1/chat ---------------------------------------------------------------------------------------
 
 
-def _chat_thread(user: AbstractBaseUser, data: dict[str, Any]) -> Thread:
+def _chat_thread(user: AbstractBaseUser | AnonymousUser, data: dict[str, Any]) -> Thread:
     if data.get("thread_id"):
         return visible_thread(user, data["thread_id"])
     title = " ".join(data["prompt"].split())[:80]

@@ -9,9 +9,10 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from registry.connectors.llm import LLMEgressRefused, LLMUnavailable, llm_error_message
 from registry.models import LLMConfig
@@ -166,7 +167,9 @@ async def llm_complete_text(
 ) -> tuple[str, Usage]:
     """One non-streamed completion (used for summaries)."""
     try:
-        completion = await client.chat.completions.create(**options, messages=messages)
+        # The messages are built from stored rows as plain dicts in the Chat Completions shape.
+        chat = cast(list[ChatCompletionMessageParam], messages)
+        completion = await client.chat.completions.create(**options, messages=chat)
     except openai.OpenAIError as exc:
         raise llm_failure(exc, config) from None
     content = completion.choices[0].message.content if completion.choices else None

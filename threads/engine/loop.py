@@ -92,7 +92,7 @@ class RunState:
 
     def add_usage(self, usage: Usage) -> None:
         for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-            self.usage[key] += usage[key]  # type: ignore[literal-required]
+            self.usage[key] += usage[key]
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
@@ -128,7 +128,7 @@ def _run_claim(run_id: UUID, worker_id: str) -> tuple[Run, int, Event | None] | 
 
 
 def _llm_config_for(run: Run) -> LLMConfig:
-    config = run.llm_config if run.llm_config_id else llm_config_default()
+    config = run.llm_config or llm_config_default()
     if run.llm_model != config.model:
         Run.objects.filter(pk=run.pk).update(llm_model=config.model, llm_config=config)
     return config
@@ -308,11 +308,7 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
             await publisher.emit_stored(
                 functools.partial(_assistant_message_store, run, content, turn.tool_calls, turn.usage),
                 MESSAGE_COMPLETED,
-                lambda message, content=content: {
-                    "message_id": str(message.id),
-                    "role": "assistant",
-                    "content": content,
-                },
+                functools.partial(_message_completed_fields, content=content),
             )
         else:
             await _db(_assistant_message_store, run, turn.content, turn.tool_calls, turn.usage)
@@ -338,6 +334,10 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
     await publisher.emit(MESSAGE_COMPLETED, message_id=str(message.id), role="assistant", content=note)
 
 
+def _message_completed_fields(message: Message, *, content: str) -> dict[str, Any]:
+    return {"message_id": str(message.id), "role": "assistant", "content": content}
+
+
 def _completion_options(config: LLMConfig, run_options: dict[str, Any]) -> dict[str, Any]:
     """The config's options, with the run's `parameters.temperature` / `parameters.max_tokens` on top."""
     options = llm_completion_options(config)
@@ -345,8 +345,11 @@ def _completion_options(config: LLMConfig, run_options: dict[str, Any]) -> dict[
     if not isinstance(parameters, dict):
         return options
     temperature = parameters.get("temperature")
-    is_number = isinstance(temperature, int | float) and not isinstance(temperature, bool)
-    if "temperature" in options and is_number:
+    if (
+        "temperature" in options
+        and isinstance(temperature, int | float)
+        and not isinstance(temperature, bool)
+    ):
         options["temperature"] = min(2.0, max(0.0, float(temperature)))
     max_tokens = parameters.get("max_tokens")
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0:

@@ -116,7 +116,8 @@ async def query(datasource: DataSource, query: Any, parameters: dict[str, Any] |
         )
     max_rows = max_rows_of(datasource)
     body = await _load(datasource, parse_query(query, max_rows))
-    results = body.get("results") if isinstance(body.get("results"), list) else [body]
+    listed = body.get("results")
+    results = listed if isinstance(listed, list) else [body]
     records: list[Any] = []
     annotated: list[str] = []
     for result in results:

@@ -19,8 +19,8 @@ import contextlib
 import ipaddress
 import re
 import socket
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -196,7 +196,10 @@ async def _read_only(
         )
         columns: list[str] | None = None
         rows: Rows = []
-        async with contextlib.aclosing(cursor.stream(statement, parameters)) as stream:
+        # psycopg types `stream()` as an iterator; it is an async generator, closed here when the row cap
+        # stops reading early.
+        rows_stream = cast(AsyncGenerator[Any], cursor.stream(statement, parameters))
+        async with contextlib.aclosing(rows_stream) as stream:
             async for row in stream:
                 if columns is None:
                     columns = _column_names(cursor)
