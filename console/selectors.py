@@ -3,7 +3,7 @@
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -18,7 +18,7 @@ PLAYGROUND_RUNS = 20
 WINDOWS = ("hour", "day")
 
 
-def playground_threads(*, user: AbstractBaseUser) -> QuerySet[Thread]:
+def playground_threads(*, user: User) -> QuerySet[Thread]:
     """The user's own latest threads (the playground chats as the logged-in staff member)."""
     return Thread.objects.filter(owner=user).order_by("-updated_at")[:PLAYGROUND_THREADS]
 

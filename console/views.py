@@ -3,6 +3,7 @@
 import uuid
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -14,9 +15,15 @@ from threads.models import Thread
 from threads.services import thread_create
 
 
+class StaffRequest(HttpRequest):
+    """A request `staff_member_required` let through: its user is a logged-in staff member."""
+
+    user: User
+
+
 @require_GET
 @staff_member_required
-def playground(request: HttpRequest) -> HttpResponse:
+def playground(request: StaffRequest) -> HttpResponse:
     thread = None
     if request.GET.get("thread"):
         try:
@@ -40,7 +47,7 @@ def playground(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @staff_member_required
-def playground_thread_new(request: HttpRequest) -> HttpResponse:
+def playground_thread_new(request: StaffRequest) -> HttpResponse:
     title = request.POST.get("title", "").strip()[:300]
     thread = thread_create(owner=request.user, title=title or "Playground")
     return HttpResponseRedirect(f"{reverse('console:playground')}?thread={thread.id}")

@@ -25,10 +25,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user"]
     actions = ["revoke"]
 
-    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["user", "name", "expires_at"]
-        return ["user", "name", "expires_at", "hint", "status", "created_at", "last_used_at", "revoked_at"]
+            return ("user", "name", "expires_at")
+        return ("user", "name", "expires_at", "hint", "status", "created_at", "last_used_at", "revoked_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
         if obj is None:

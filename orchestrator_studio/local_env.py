@@ -6,6 +6,8 @@ A variable already set in the environment is left out: the environment wins over
 value may be a secret of the user's.
 """
 
+import base64
+import hashlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -14,7 +16,11 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from django.conf import settings
 
-from registry.crypto import development_key
+
+def development_key(secret_key: str) -> str:
+    """The Fernet key used with DEBUG and no FIELD_ENCRYPTION_KEYS: derived from SECRET_KEY."""
+    return base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest()).decode()
+
 
 HEADER = """\
 # Written by `make run` for local development on this checkout (git-ignored; never use it in production).

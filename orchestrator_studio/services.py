@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 
 
 @transaction.atomic
-def api_token_reissue(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+def api_token_reissue(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Revokes the user's tokens with this name, then issues a new one: one valid token per name."""
     for token in ApiToken.objects.select_for_update().filter(user=user, name=name, revoked_at__isnull=True):
         api_token_revoke(token=token)

@@ -4,19 +4,14 @@ The first key encrypts; every key decrypts, so a new key is added in front and o
 until `manage.py rotate_secrets` re-encrypts them with it.
 """
 
-import base64
 import functools
-import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-
-def development_key(secret_key: str) -> str:
-    """The Fernet key used with DEBUG and no FIELD_ENCRYPTION_KEYS: derived from SECRET_KEY."""
-    return base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest()).decode()
+from orchestrator_studio.local_env import development_key
 
 
 @functools.cache

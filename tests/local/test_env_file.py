@@ -68,7 +68,7 @@ def test_variables_set_in_the_environment_are_left_out(settings, tmp_path):
 def test_secrets_stored_before_the_file_stay_readable(settings, tmp_path):
     """A database used before `.env` existed has secrets under the key derived from the default SECRET_KEY."""
     settings.BASE_DIR = tmp_path
-    from registry.crypto import development_key
+    from orchestrator_studio.local_env import development_key
 
     keys = local_env_values(environ={}, database_exists=True)["FIELD_ENCRYPTION_KEYS"].split(",")
 
