@@ -186,17 +186,28 @@ def backend_name(config: dict[str, dict[str, Any]]) -> str:
 
 
 def _enabled_entries() -> dict[str, list[Any]]:
-    from registry.models import DataSource, ExternalAgent, LLMConfig
+    from registry.models import DataSource, ExternalAgent, LLMConfig, Tool
+    from registry.tool_types import ToolType
 
     return {
         "llm_configs": list(LLMConfig.objects.filter(enabled=True).order_by("name")),
         "agents": list(ExternalAgent.objects.filter(enabled=True).order_by("name")),
         "datasources": list(DataSource.objects.filter(enabled=True).order_by("name")),
+        "mcp_servers": list(Tool.objects.filter(enabled=True, type=ToolType.MCP).order_by("name")),
     }
 
 
+def _timeout_of(entry: Any) -> float:
+    if hasattr(entry, "timeout_seconds"):
+        return float(entry.timeout_seconds)
+    from registry.connectors.tools import tool_timeout
+
+    return tool_timeout(entry)
+
+
 async def connectivity() -> dict[str, Any]:
-    """Probe every enabled LLM config, agent and datasource at once, each within its own timeout.
+    """Probe every enabled LLM config, agent, datasource and MCP tool server at once, each within its own
+    timeout.
 
     The whole call ends within CONNECTIVITY_TIMEOUT_SECONDS: an entry still unanswered then is reported
     as timed out.
@@ -207,7 +218,7 @@ async def connectivity() -> dict[str, Any]:
 
     async def probe(entry: Any) -> CheckResult:
         async with limit:
-            return await _probe(entry, min(float(entry.timeout_seconds), overall))
+            return await _probe(entry, min(_timeout_of(entry), overall))
 
     tasks = {
         (group, index): asyncio.ensure_future(probe(entry))
@@ -240,4 +251,6 @@ def _kind(entry: Any) -> dict[str, str]:
         return {"type": str(entry.type)}
     if hasattr(entry, "model"):
         return {"model": str(entry.model)}
+    if hasattr(entry, "protocol"):
+        return {"protocol": str(entry.protocol)}
     return {}

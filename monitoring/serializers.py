@@ -179,6 +179,7 @@ class ConnectivityEntrySerializer(serializers.Serializer):
     error = serializers.CharField(required=False)
     model = serializers.CharField(required=False)
     type = serializers.CharField(required=False)
+    protocol = serializers.CharField(required=False, help_text="An agent's protocol: http or a2a.")
 
 
 class ConnectivitySerializer(serializers.Serializer):
@@ -188,6 +189,7 @@ class ConnectivitySerializer(serializers.Serializer):
     llm_configs = ConnectivityEntrySerializer(many=True)
     agents = ConnectivityEntrySerializer(many=True)
     datasources = ConnectivityEntrySerializer(many=True)
+    mcp_servers = ConnectivityEntrySerializer(many=True, help_text="Enabled tools of type mcp.")
 
 
 class LogRecordSerializer(serializers.Serializer):

@@ -245,6 +245,9 @@ CODE_EXECUTOR_ENABLED = env.bool("CODE_EXECUTOR_ENABLED", default=False)
 CODE_EXECUTOR_BWRAP = env.str("CODE_EXECUTOR_BWRAP", default="bwrap")
 CODE_EXECUTOR_PYTHON = env.str("CODE_EXECUTOR_PYTHON", default="/usr/bin/python3")
 CODE_EXECUTOR_UID = env.int("CODE_EXECUTOR_UID", default=65534)
+# How long an MCP tool server's tool list and an A2A agent's card are kept.
+MCP_TOOLS_CACHE_SECONDS = env.int("MCP_TOOLS_CACHE_SECONDS", default=300)
+A2A_CARD_CACHE_SECONDS = env.int("A2A_CARD_CACHE_SECONDS", default=300)
 
 # Runs.
 RUN_EXECUTOR = env.str("RUN_EXECUTOR", default="inline")

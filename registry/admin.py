@@ -12,13 +12,18 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from registry import secrets
+from registry.connectors.a2a import a2a_card_cached
 from registry.connectors.probes import probe_entry
 from registry.connectors.results import ProbeResult
-from registry.models import DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
+from registry.connectors.tools.mcp import is_allowed, mcp_tools_cached
+from registry.models import AgentProtocol, DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
 from registry.services import registry_entry_delete, registry_entry_save
+from registry.tool_types import ToolType
 
 KEEP_HELP = "Write-only. Leave blank to keep the stored value."
 
@@ -69,7 +74,10 @@ class RegistryEntryForm(forms.ModelForm):
             if not cleaned.get(name):
                 cleaned[name] = getattr(self.instance, name, "")
         if isinstance(cleaned.get("config"), dict):
-            public, incoming = secrets.split_config(cleaned["config"])
+            tool_type = cleaned.get("type", getattr(self.instance, "type", None))
+            public, incoming = secrets.split_config(
+                cleaned["config"], secret_headers=secrets.headers_are_secret(tool_type)
+            )
             cleaned["config"] = public
             self.instance.secret_config = secrets.merge_secrets(self.instance.secret_config, incoming)
         return cleaned
@@ -178,6 +186,7 @@ class ExternalAgentForm(RegistryEntryForm):
             "description",
             "enabled",
             "url",
+            "protocol",
             "auth_token",
             "endpoint",
             "health_path",
@@ -190,8 +199,33 @@ class ExternalAgentForm(RegistryEntryForm):
 @admin.register(ExternalAgent)
 class ExternalAgentAdmin(RegistryAdmin):
     form = ExternalAgentForm
-    list_display = ["name", "url", "endpoint", "timeout_seconds", "enabled", "updated_at"]
-    list_filter = ["enabled"]
+    list_display = ["name", "url", "protocol", "endpoint", "timeout_seconds", "enabled", "updated_at"]
+    list_filter = ["enabled", "protocol"]
+    readonly_fields = [*RegistryAdmin.readonly_fields, "agent_card"]
+
+    @admin.display(description="Agent card")
+    def agent_card(self, obj: ExternalAgent) -> str | SafeString:
+        """An A2A agent's card as the last connection test read it."""
+        if obj.protocol != AgentProtocol.A2A or obj.pk is None:
+            return "-"
+        card = a2a_card_cached(obj)
+        if card is None:
+            return "Not read yet: use “Test connection” to read the agent's card."
+        skills = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            ((skill["id"], skill["name"], skill["description"]) for skill in card["skills"]),
+        )
+        return format_html(
+            "<p><strong>{}</strong> {} — {} (streaming: {})</p><table><thead><tr><th>Skill</th><th>Name</th>"
+            "<th>Description</th></tr></thead><tbody>{}</tbody></table>",
+            card["name"],
+            card["version"],
+            card["description"],
+            "yes" if card["streaming"] else "no",
+            skills,
+        )
+
     search_fields = ["name", "url", "description"]
 
 
@@ -206,6 +240,31 @@ class ToolAdmin(RegistryAdmin):
     form = ToolForm
     list_display = ["name", "type", "enabled", "updated_at"]
     list_filter = ["type", "enabled"]
+    readonly_fields = [*RegistryAdmin.readonly_fields, "server_tools"]
+
+    @admin.display(description="Server tools")
+    def server_tools(self, obj: Tool) -> str | SafeString:
+        """An MCP server's tools as its last listing (a connection test) showed them."""
+        if obj.type != ToolType.MCP or obj.pk is None:
+            return "-"
+        listing = mcp_tools_cached(obj)
+        if listing is None:
+            return "Not listed yet: use “Test connection” to list the server's tools."
+        rows = format_html_join(
+            "",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            (
+                (tool.name, tool.description, "yes" if is_allowed(obj, tool.name) else "no")
+                for tool in listing.tools
+            ),
+        )
+        server = f"{listing.server.get('name', '')} {listing.server.get('version', '')}".strip()
+        return format_html(
+            "<p>{}</p><table><thead><tr><th>Name</th><th>Description</th><th>Allowed</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            server,
+            rows,
+        )
 
 
 class DataSourceForm(RegistryEntryForm):

@@ -3,15 +3,19 @@
 Every enabled tool, agent and datasource is one OpenAI function. Its name is `<kind>__<resource name>`
 (`agent__billing`); a name too long for OpenAI's 64 characters gets a one-letter upper-case prefix
 instead (`A_<name>`), which no full-form name can collide with because resource names are lower case.
+An `mcp` tool is one function per allowed server tool, `<tool name>__<server tool>`; the names an `mcp`
+tool may take (`tool_types.function_prefix_problem`) keep those apart from every other function.
 """
 
 import asyncio
+import hashlib
 import json
 import logging
+import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +25,12 @@ from django.db import connection, transaction
 from orchestrator_studio.cache import shared_cache
 from orchestrator_studio.errors import DomainError
 from registry import tool_types
-from registry.connectors import agents, tools
+from registry.connectors import a2a, agents, tools
 from registry.connectors.arguments import argument_errors
 from registry.connectors.results import CallResult
+from registry.connectors.tools import mcp
 from registry.models import (
+    AgentProtocol,
     DataSource,
     DataSourceType,
     ExternalAgent,
@@ -35,6 +41,9 @@ from registry.models import (
 
 logger = logging.getLogger(__name__)
 
+_NOT_IN_FUNCTION_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+# What a long-running call says while it works (`tool_call.progress`); called with one line of text.
+ProgressCallback = Callable[[str], Awaitable[None]]
 MAX_FUNCTION_NAME = 64
 # A call may take its resource's own timeout plus this, for the work around the request itself.
 TIMEOUT_GRACE_SECONDS = 2.0
@@ -59,6 +68,8 @@ class FunctionSpec:
     description: str
     parameters: dict[str, Any]
     timeout_seconds: float
+    # The function inside the resource, for resources that offer several (an MCP server's tool name).
+    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,16 @@ def function_name_for(kind: str, resource_name: str) -> str:
     initial = kind[0].upper()
     short = f"{initial}_{resource_name}"
     return short if len(short) <= MAX_FUNCTION_NAME else f"{initial}{resource_name}"
+
+
+def mcp_function_name(tool_name: str, server_tool: str) -> str:
+    """`<tool name>__<server tool>`, sanitised to OpenAI's `^[a-zA-Z0-9_-]{1,64}$`; a name cut short ends
+    in a hash of the whole one, so two long names stay apart."""
+    full = _NOT_IN_FUNCTION_NAME.sub("_", f"{tool_name}__{server_tool}")
+    if len(full) <= MAX_FUNCTION_NAME:
+        return full
+    digest = hashlib.sha256(f"{tool_name}__{server_tool}".encode()).hexdigest()[:8]
+    return f"{full[: MAX_FUNCTION_NAME - 9]}_{digest}"
 
 
 # The enabled registry rows, read once per registry version instead of three queries per run. They stay in
@@ -156,10 +177,36 @@ async def catalog_build() -> Catalog:
     resources: dict[str, RegistryEntry] = {}
 
     def add(spec: FunctionSpec, entry: RegistryEntry) -> None:
+        if spec.function_name in functions:
+            logger.warning(
+                "Function %s of %s '%s' is not offered: another entry already offers that name.",
+                spec.function_name,
+                spec.kind,
+                spec.resource_name,
+            )
+            return
         functions[spec.function_name] = spec
         resources[spec.function_name] = entry
 
+    mcp_rows = [tool for tool in tool_rows if tool.type == tool_types.ToolType.MCP]
+    offered = await asyncio.gather(*(mcp.mcp_offered_tools(tool) for tool in mcp_rows))
+    for tool, server_tools in zip(mcp_rows, offered, strict=True):
+        for server_tool in server_tools:
+            add(
+                FunctionSpec(
+                    function_name=mcp_function_name(tool.name, server_tool.name),
+                    kind="tool",
+                    resource_name=tool.name,
+                    description=server_tool.description or f"The '{server_tool.name}' tool of {tool.name}.",
+                    parameters=server_tool.input_schema,
+                    timeout_seconds=tools.tool_timeout(tool),
+                    target=server_tool.name,
+                ),
+                tool,
+            )
     for tool in tool_rows:
+        if tool.type == tool_types.ToolType.MCP:
+            continue
         add(
             FunctionSpec(
                 function_name=function_name_for("tool", tool.name),
@@ -171,14 +218,29 @@ async def catalog_build() -> Catalog:
             ),
             tool,
         )
+    a2a_rows = [agent for agent in agent_rows if agent.protocol == AgentProtocol.A2A]
+    a2a_descriptions = dict(
+        zip(
+            (agent.name for agent in a2a_rows),
+            await asyncio.gather(*(a2a.a2a_function_description(agent) for agent in a2a_rows)),
+            strict=True,
+        )
+    )
     for agent in agent_rows:
+        if agent.name in a2a_descriptions:
+            # An A2A agent takes one message: the task. Its card describes it when the registry does not.
+            description = a2a_descriptions[agent.name]
+            parameters = default_agent_input_schema()
+        else:
+            description = agent.description or f"Delegate a task to the external agent '{agent.name}'."
+            parameters = agent.input_schema or default_agent_input_schema()
         add(
             FunctionSpec(
                 function_name=function_name_for("agent", agent.name),
                 kind="agent",
                 resource_name=agent.name,
-                description=agent.description or f"Delegate a task to the external agent '{agent.name}'.",
-                parameters=agent.input_schema or default_agent_input_schema(),
+                description=description,
+                parameters=parameters,
                 timeout_seconds=float(agent.timeout_seconds),
             ),
             agent,
@@ -216,10 +278,17 @@ async def _tool_parameters(tool: Tool) -> dict[str, Any]:
 
 
 async def catalog_call(
-    catalog: Catalog, function_name: str, arguments: dict[str, Any], *, context: dict[str, Any]
+    catalog: Catalog,
+    function_name: str,
+    arguments: dict[str, Any],
+    *,
+    context: dict[str, Any],
+    on_progress: ProgressCallback | None = None,
 ) -> CallResult:
     """Call the resource behind `function_name`. Never raises for anything the outside world or the LLM
-    did wrong: an unknown name, invalid arguments, a failure or a timeout is `ok=False` with the reason."""
+    did wrong: an unknown name, invalid arguments, a failure or a timeout is `ok=False` with the reason.
+    `on_progress(text)` hears what a long call reports while it works (MCP progress, A2A status updates);
+    the caller publishes it as `tool_call.progress`."""
     started = time.perf_counter()
 
     def failed(error: str, output: Any = None) -> CallResult:
@@ -237,7 +306,7 @@ async def catalog_call(
             entry = catalog.resources.get(function_name)
             if entry is None:
                 return failed(f"The {label} is no longer registered or enabled.")
-            return await _dispatch(spec, entry, arguments, _json_safe_context(context), started)
+            return await _dispatch(spec, entry, arguments, _json_safe_context(context), started, on_progress)
     except TimeoutError:
         return failed(f"The {label} did not answer within {spec.timeout_seconds:g}s.")
     except DomainError as exc:
@@ -253,7 +322,19 @@ async def _dispatch(
     arguments: dict[str, Any],
     context: dict[str, Any],
     started: float,
+    on_progress: ProgressCallback | None,
 ) -> CallResult:
+    if isinstance(entry, ExternalAgent) and entry.protocol == AgentProtocol.A2A:
+        thread_id = context.get("thread_id")
+        result = await a2a.a2a_call(
+            entry,
+            arguments["task"],
+            context_id=a2a.a2a_context_id(str(thread_id)) if thread_id else None,
+            on_progress=on_progress,
+        )
+        return CallResult(
+            ok=result.ok, output=result.response, latency_ms=_since(started), error=result.error
+        )
     if isinstance(entry, ExternalAgent):
         task = arguments["task"] if "task" in arguments else json.dumps(arguments)
         payload = {"task": task, **arguments, "context": context}
@@ -268,6 +349,9 @@ async def _dispatch(
         return CallResult(ok=True, output=output, latency_ms=_since(started))
     if not isinstance(entry, Tool):
         raise TypeError(f"No connector for {type(entry).__name__}.")
+    if spec.target is not None:
+        output = await mcp.mcp_tool_call(entry, spec.target, arguments, on_progress=on_progress)
+        return CallResult(ok=True, output=output, latency_ms=_since(started))
     output = await tools.tool_call(entry, arguments)
     return CallResult(ok=True, output=output, latency_ms=_since(started))
 

@@ -58,8 +58,8 @@ SECTIONS: dict[str, Section] = {
             ExternalAgent,
             serializers.ExternalAgentSerializer,
             (
-                "name", "url", "endpoint", "health_path", "timeout_seconds", "enabled", "description",
-                "metadata", "input_schema",
+                "name", "url", "protocol", "endpoint", "health_path", "timeout_seconds", "enabled",
+                "description", "metadata", "input_schema",
             ),
         ),
         Section(

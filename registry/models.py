@@ -83,8 +83,19 @@ def default_agent_input_schema() -> dict[str, Any]:
     return {"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]}
 
 
+class AgentProtocol(models.TextChoices):
+    HTTP = "http", "HTTP (POST /execute)"
+    A2A = "a2a", "A2A (Agent2Agent v1.0)"
+
+
 class ExternalAgent(RegistryEntry):
     url = models.URLField(max_length=500, help_text="The agent's http(s) base URL.")
+    protocol = models.CharField(
+        max_length=10,
+        choices=AgentProtocol.choices,
+        default=AgentProtocol.HTTP,
+        help_text="http: the seed's POST to url+endpoint. a2a: the card at url/.well-known/agent-card.json.",
+    )
     auth_token = EncryptedTextField(blank=True, help_text="Sent as 'Authorization: Bearer'.")
     endpoint = models.CharField(max_length=300, default="/execute")
     health_path = models.CharField(max_length=300, default="/health")
@@ -145,6 +156,9 @@ class Tool(RegistryEntry):
         config_errors = tool_types.config_errors(self.type, self.full_config)
         if config_errors:
             errors["config"] = config_errors
+        name_problem = tool_types.function_prefix_problem(self.type, self.name)
+        if name_problem:
+            errors["name"] = [name_problem]
         if errors:
             raise ValidationError(errors)
 

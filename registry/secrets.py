@@ -22,15 +22,18 @@ def is_mask(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(MASK)
 
 
-def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(public config, secrets by path). A secret given as None stays in the result as a removal."""
+def split_config(
+    config: dict[str, Any], *, secret_headers: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(public config, secrets by path). A secret given as None stays in the result as a removal. With
+    `secret_headers`, every header value is a secret (not only those whose names say so)."""
     public: dict[str, Any] = {}
     secrets: dict[str, Any] = {}
     for key, value in config.items():
         if key == "headers" and isinstance(value, dict):
             public_headers = {}
             for name, header_value in value.items():
-                if SECRET_HEADER_PATTERN.search(name):
+                if secret_headers or SECRET_HEADER_PATTERN.search(name):
                     secrets[f"headers.{name}"] = header_value
                 else:
                     public_headers[name] = header_value
@@ -51,6 +54,11 @@ def merge_secrets(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str,
         elif not is_mask(value):
             merged[path] = value
     return merged
+
+
+def headers_are_secret(tool_type: str | None) -> bool:
+    """Tool types whose every header value is a secret (API.md: an `mcp` tool's `headers`)."""
+    return tool_type == "mcp"
 
 
 def join_config(public: dict[str, Any], secrets: dict[str, Any], *, masked: bool = False) -> dict[str, Any]:

@@ -80,8 +80,9 @@ class ExternalAgentSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExternalAgent
         fields = [
-            "name", "url", "auth_token", "auth_token_set", "endpoint", "health_path", "timeout_seconds",
-            "enabled", "description", "metadata", "input_schema", "created_at", "updated_at",
+            "name", "url", "protocol", "auth_token", "auth_token_set", "endpoint", "health_path",
+            "timeout_seconds", "enabled", "description", "metadata", "input_schema", "created_at",
+            "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 

@@ -14,6 +14,7 @@ class ToolType(models.TextChoices):
     WEB_SEARCH = "web_search", "Web search"
     CODE_EXECUTOR = "code_executor", "Code executor"
     COMPOSIO = "composio", "Composio action"
+    MCP = "mcp", "MCP tool server"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,17 @@ def _object(properties: dict[str, Any], required: list[str] | None = None) -> di
 
 
 _URL = {"type": "string", "pattern": "^https?://"}
+# MCP tool names: 1-128 letters, digits, '_', '-' and '.' (the specification's recommendation), kept lenient.
+_MCP_TOOL_NAMES = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 128}}
+# A registry `mcp` tool offers its server's tools; its own parameters are those of a test call.
+MCP_TEST_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "tool": {"type": "string", "description": "The server tool to call."},
+        "arguments": {"type": "object", "description": "Its arguments."},
+    },
+    "required": ["tool"],
+}
 
 TOOL_TYPES: dict[str, ToolTypeSpec] = {
     ToolType.HTTP: ToolTypeSpec(
@@ -108,7 +120,47 @@ TOOL_TYPES: dict[str, ToolTypeSpec] = {
         ),
         default_parameters={"type": "object", "properties": {}},
     ),
+    ToolType.MCP: ToolTypeSpec(
+        type=ToolType.MCP,
+        description="A remote MCP (Model Context Protocol) server: each allowed tool of it is one function.",
+        config_schema=_object(
+            {
+                "url": _URL,
+                "transport": {"enum": ["streamable_http", "sse"], "default": "streamable_http"},
+                "auth_token": {"type": "string"},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "allowed_tools": _MCP_TOOL_NAMES,
+                "approval_tools": _MCP_TOOL_NAMES,
+                "timeout": {"type": "number", "minimum": 1, "maximum": 600, "default": 30},
+            },
+            ["url"],
+        ),
+        default_parameters=MCP_TEST_PARAMETERS,
+    ),
 }
+
+
+# The kinds of the catalogue's own function names (`tool__<name>`, `agent__<name>`, ...).
+CATALOG_KINDS = ("tool", "agent", "datasource")
+
+
+def function_prefix_problem(tool_type: str, name: str) -> str | None:
+    """Why an `mcp` tool may not have this name, or None. Its functions are `<name>__<server tool>`: a
+    name that is a catalogue kind would collide with that kind's functions (`agent__billing`), and a name
+    holding `__` with another server's (`a__b` + `c` = `a` + `b__c`). Refused at save, never at run time."""
+    if tool_type != ToolType.MCP:
+        return None
+    if name in CATALOG_KINDS:
+        return (
+            f"An MCP tool cannot be named {name!r}: its functions ({name}__<server tool>) would collide "
+            f"with the functions of {name}s. Choose another name."
+        )
+    if "__" in (name or ""):
+        return (
+            "An MCP tool's name cannot contain '__': its functions are named <tool name>__<server tool>, "
+            "and two servers' functions could then collide."
+        )
+    return None
 
 
 def config_errors(tool_type: str, config: Any) -> list[str]:

@@ -47,8 +47,23 @@ class LLMModelsSerializer(serializers.Serializer):
     error = serializers.CharField(required=False, help_text="Why the provider's list is not shown (builtin).")
 
 
+class AgentCardSkillSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+
+
+class AgentCardSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    version = serializers.CharField()
+    skills = AgentCardSkillSerializer(many=True)
+    streaming = serializers.BooleanField()
+
+
 class AgentProbeResultSerializer(ProbeResultSerializer):
     status_code = serializers.IntegerField(allow_null=True)
+    card = AgentCardSerializer(required=False, help_text="An A2A agent's card; only when ok is true.")
 
 
 class AgentCallResultSerializer(AgentProbeResultSerializer):
@@ -63,6 +78,12 @@ class AgentsHealthSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     healthy = serializers.IntegerField()
     agents = AgentHealthRowSerializer(many=True)
+
+
+class ToolsHealthSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    healthy = serializers.IntegerField()
+    tools = AgentHealthRowSerializer(many=True)
 
 
 class ToolTestRequestSerializer(serializers.Serializer):

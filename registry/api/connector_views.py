@@ -13,6 +13,7 @@ from registry.api import connector_serializers as shapes
 from registry.catalog import catalog_build
 from registry.connectors.agents import agents_health
 from registry.connectors.llm import llm_answer, llm_health, llm_models
+from registry.connectors.tools import mcp_servers_health
 from registry.models import LLMConfig
 from registry.selectors import llm_config_default
 
@@ -62,6 +63,15 @@ def llm_health_check(request: Request) -> Response:
 @api_view(["GET"])
 def agents_health_all(request: Request) -> Response:
     return Response(async_to_sync(agents_health)())
+
+
+@extend_schema(
+    responses=shapes.ToolsHealthSerializer,
+    summary="Health of every enabled MCP tool server (type mcp), checked at once",
+)
+@api_view(["GET"])
+def tools_health_all(request: Request) -> Response:
+    return Response(async_to_sync(mcp_servers_health)())
 
 
 @extend_schema(

@@ -16,6 +16,7 @@ urlpatterns = [
     path("tools/types/available", views.tool_types_available, name="tool-types"),
     path("tools/registry/schemas", connector_views.tool_registry_schemas, name="tool-registry-schemas"),
     path("agents/health/all", connector_views.agents_health_all, name="agents-health-all"),
+    path("tools/health/all", connector_views.tools_health_all, name="tools-health-all"),
     path("llm/test", connector_views.llm_test, name="llm-test"),
     path("llm/models", connector_views.llm_models_list, name="llm-models"),
     path("llm/health", connector_views.llm_health_check, name="llm-health"),

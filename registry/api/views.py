@@ -107,7 +107,7 @@ class ExternalAgentViewSet(RegistryViewSet):
         request=None,
         responses=connector_serializers.AgentProbeResultSerializer,
         parameters=_NO_LIST_FILTERS,
-        summary="GET the agent's health path (staff)",
+        summary="GET the agent's health path, or read an A2A agent's card (staff)",
         description="Always 200: `ok` false with the reason on an error status or no answer.",
     )
     @action(detail=True, methods=["post"], url_path="test")
@@ -121,9 +121,11 @@ class ExternalAgentViewSet(RegistryViewSet):
             *_NO_LIST_FILTERS,
         ],
         responses=connector_serializers.AgentCallResultSerializer,
-        summary="POST a payload to the agent (staff)",
-        description="The agent's JSON answer, or its text (capped). 400 for an `endpoint` that is not a "
-        "relative path; otherwise 200 with `ok` false when the agent fails.",
+        summary='POST a payload to the agent, or send an A2A agent `{"task"}` as a message (staff)',
+        description="The agent's JSON answer, or its text (capped); an A2A agent's task `{task_id, "
+        "context_id, state, text, artifacts}`. 400 for an `endpoint` that is not a relative path (or any "
+        "endpoint, for an A2A agent) and for an A2A call without `task`; otherwise 200 with `ok` false when "
+        "the agent fails.",
     )
     @action(detail=True, methods=["post"], url_path="call")
     def call(self, request: Request, name: str | None = None) -> Response:

@@ -1,13 +1,13 @@
 """External agents: HTTP services the orchestrator delegates tasks to.
 
 A probe is `GET url+health_path`; a call is `POST url+endpoint` with the agent's Bearer token. Answers are
-JSON when the agent says JSON, else text capped in size; an echoed token never comes back out.
+JSON when the agent says JSON, else text capped in size; an echoed token never comes back out. An agent of
+protocol `a2a` is probed and called through `registry.connectors.a2a` instead.
 """
 
 import asyncio
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -15,35 +15,16 @@ from django.core.exceptions import ValidationError
 
 from orchestrator_studio.errors import DomainError, ValidationFailed
 from orchestrator_studio.http import FetchedResponse, http_request
-from registry.connectors.results import ProbeResult
+from registry.connectors.a2a import a2a_call, a2a_probe
+from registry.connectors.results import AgentCallResult, ProbeResult
 from registry.connectors.scrub import scrub
-from registry.models import ExternalAgent
+from registry.models import AgentProtocol, ExternalAgent
 from registry.validation import validate_relative_path
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 MAX_TEXT_CHARS = 64 * 1024
 # A health check answers quickly or the agent is not healthy, whatever its call timeout.
 MAX_PROBE_SECONDS = 10.0
-
-
-@dataclass
-class AgentCallResult:
-    ok: bool
-    status_code: int | None
-    latency_ms: float
-    response: Any
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        data = {
-            "ok": self.ok,
-            "status_code": self.status_code,
-            "latency_ms": self.latency_ms,
-            "response": self.response,
-        }
-        if self.error is not None:
-            data["error"] = self.error
-        return data
 
 
 def _headers(agent: ExternalAgent) -> dict[str, str]:
@@ -62,7 +43,10 @@ def _since(started: float) -> float:
 
 
 async def agent_probe(agent: ExternalAgent) -> ProbeResult:
-    """`GET url+health_path`: ok on a 2xx answer within the agent's timeout (at most 10 s)."""
+    """`GET url+health_path`: ok on a 2xx answer within the agent's timeout (at most 10 s). An A2A agent:
+    its card read and validated afresh."""
+    if agent.protocol == AgentProtocol.A2A:
+        return await a2a_probe(agent)
     started = time.perf_counter()
     try:
         response = await http_request(
@@ -98,7 +82,10 @@ def agent_endpoint(agent: ExternalAgent, endpoint: str | None) -> str:
 
 async def agent_call(agent: ExternalAgent, payload: Any, *, endpoint: str | None = None) -> AgentCallResult:
     """`POST url+endpoint` with `payload` as JSON. Never raises for the agent's failures (ok=False with the
-    reason); raises `ValidationFailed` for an `endpoint` that is not a relative path."""
+    reason); raises `ValidationFailed` for an `endpoint` that is not a relative path. An A2A agent is sent
+    `payload["task"]` as one message; the response is its task."""
+    if agent.protocol == AgentProtocol.A2A:
+        return await _a2a_agent_call(agent, payload, endpoint)
     path = agent_endpoint(agent, endpoint)
     started = time.perf_counter()
     try:
@@ -125,6 +112,17 @@ async def agent_call(agent: ExternalAgent, payload: Any, *, endpoint: str | None
         response=body,
         error=error,
     )
+
+
+async def _a2a_agent_call(agent: ExternalAgent, payload: Any, endpoint: str | None) -> AgentCallResult:
+    if endpoint is not None:
+        raise ValidationFailed(
+            "Invalid endpoint.", fields={"endpoint": ["An A2A agent is called at its card's interface."]}
+        )
+    task = payload.get("task") if isinstance(payload, dict) else None
+    if not isinstance(task, str) or not task.strip():
+        raise ValidationFailed("Invalid input.", fields={"task": ['An A2A agent takes {"task": str}.']})
+    return await a2a_call(agent, task)
 
 
 def _answer(agent: ExternalAgent, response: FetchedResponse) -> tuple[Any, str | None]:

@@ -30,3 +30,23 @@ class CallResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class AgentCallResult:
+    ok: bool
+    status_code: int | None
+    latency_ms: float
+    response: Any
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {
+            "ok": self.ok,
+            "status_code": self.status_code,
+            "latency_ms": self.latency_ms,
+            "response": self.response,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        return data

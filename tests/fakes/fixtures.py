@@ -5,10 +5,12 @@ import secrets
 
 import pytest
 
+from tests.fakes.a2a_agent import FakeA2AAgent
 from tests.fakes.agent_server import FakeAgent
 from tests.fakes.composio_server import FakeComposio
 from tests.fakes.cubejs_server import FakeCubejs
 from tests.fakes.datasource_server import FakeDatasource
+from tests.fakes.mcp_server import FakeMcpServer
 from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIHost
 from tests.fakes.search_server import FakeSearch
 from tests.fakes.server import serve
@@ -86,3 +88,34 @@ def fake_datasource():
     with serve(datasource) as base_url:
         datasource.base_url = base_url
         yield datasource
+
+
+@pytest.fixture
+def fake_mcp():
+    """An MCP tool server (the official SDK's MCPServer) on loopback, requiring a Bearer token: `.url`
+    (streamable HTTP), `.sse_url`, `.token`, `.add_tool()`, `.remove_tool()`, `.headers_seen`."""
+    server = FakeMcpServer(token=f"mcp-token-{secrets.token_hex(12)}")
+    with serve(server, lifespan="on") as base_url:
+        server.base_url = base_url
+        yield server
+
+
+@pytest.fixture
+def make_fake_a2a():
+    """A2A agents (a2a-sdk's server routes) on loopback, each requiring its own Bearer token:
+    `make_fake_a2a(streaming=False, legacy_card=True)` → `.base_url`, `.token`, `.cancelled`, `.started`,
+    `.context_ids`, `.task_ids`."""
+    with contextlib.ExitStack() as stack:
+
+        def make(**options) -> FakeA2AAgent:
+            agent = FakeA2AAgent(token=f"a2a-token-{secrets.token_hex(12)}", **options)
+            agent.base_url = stack.enter_context(serve(agent))
+            return agent
+
+        yield make
+
+
+@pytest.fixture
+def fake_a2a(make_fake_a2a):
+    """An A2A agent whose card says it streams."""
+    return make_fake_a2a()

@@ -29,10 +29,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Serve `app` until the block ends; yields its base URL, e.g. `http://127.0.0.1:54321`."""
+def serve(app: ASGIApp, *, lifespan: str = "off") -> Iterator[str]:
+    """Serve `app` until the block ends; yields its base URL, e.g. `http://127.0.0.1:54321`. Apps built
+    by an SDK that starts its machinery at start-up (an MCP server's session manager) need `lifespan="on"`."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -66,4 +66,5 @@ def test_nothing_registered(staff_client):
         "llm_configs": [],
         "agents": [],
         "datasources": [],
+        "mcp_servers": [],
     }

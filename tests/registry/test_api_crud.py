@@ -282,7 +282,7 @@ def test_tool_types_available_lists_every_type_with_its_schemas(user_client):
 
     assert response.status_code == 200
     types = {t["type"]: t for t in response.json()}
-    assert set(types) == {"http", "web_search", "code_executor", "composio"}
+    assert set(types) == {"http", "web_search", "code_executor", "composio", "mcp"}
     assert types["web_search"]["default_parameters"]["required"] == ["query"]
     assert types["code_executor"]["default_parameters"]["required"] == ["code"]
     assert "base_url" in types["http"]["config_schema"]["properties"]

@@ -7,14 +7,16 @@ import time
 from types import ModuleType
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
 from orchestrator_studio.errors import DomainError
 from registry.connectors.results import ProbeResult
-from registry.connectors.tools import code_executor, composio_tool, http, web_search
+from registry.connectors.tools import code_executor, composio_tool, http, mcp, web_search
 from registry.connectors.tools.errors import ToolError
 from registry.models import Tool
 from registry.tool_types import TOOL_TYPES, ToolType
 
-__all__ = ["ToolError", "tool_call", "tool_probe", "tool_test", "tool_timeout"]
+__all__ = ["ToolError", "mcp_servers_health", "tool_call", "tool_probe", "tool_test", "tool_timeout"]
 
 logger = logging.getLogger(__name__)
 # A call may take the tool's own timeout plus this, for the work around the request itself.
@@ -25,6 +27,7 @@ _MODULES: dict[str, ModuleType] = {
     ToolType.WEB_SEARCH: web_search,
     ToolType.CODE_EXECUTOR: code_executor,
     ToolType.COMPOSIO: composio_tool,
+    ToolType.MCP: mcp,
 }
 
 
@@ -84,3 +87,21 @@ async def tool_test(tool: Tool, arguments: dict[str, Any] | None) -> dict[str, A
     else:
         return {"ok": True, "latency_ms": _since(started), "result": result}
     return {"ok": False, "latency_ms": _since(started), "error": error}
+
+
+def _enabled_mcp_servers() -> list[Tool]:
+    return list(Tool.objects.filter(enabled=True, type=ToolType.MCP).order_by("name"))
+
+
+async def mcp_servers_health() -> dict[str, Any]:
+    """Every enabled MCP tool server probed concurrently (connect, initialise, list its tools):
+    `{"total", "healthy", "tools": [{"name", "ok", "latency_ms", "error"?}]}`."""
+    servers = await sync_to_async(_enabled_mcp_servers)()
+    results = await asyncio.gather(*(tool_probe(server) for server in servers))
+    rows = []
+    for server, result in zip(servers, results, strict=True):
+        row: dict[str, Any] = {"name": server.name, "ok": result.ok, "latency_ms": result.latency_ms}
+        if result.error is not None:
+            row["error"] = result.error
+        rows.append(row)
+    return {"total": len(rows), "healthy": sum(1 for row in rows if row["ok"]), "tools": rows}
