@@ -21,7 +21,15 @@ from registry.connectors.a2a import a2a_card_cached
 from registry.connectors.probes import probe_entry
 from registry.connectors.results import ProbeResult
 from registry.connectors.tools.mcp import is_allowed, mcp_tools_cached
-from registry.models import AgentProtocol, DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
+from registry.models import (
+    AgentProtocol,
+    DataSource,
+    DataSourceType,
+    ExternalAgent,
+    LLMConfig,
+    RegistryEntry,
+    Tool,
+)
 from registry.services import registry_entry_delete, registry_entry_save
 from registry.tool_types import ToolType
 
@@ -90,9 +98,9 @@ async def _probe_all(entries: list[RegistryEntry]) -> list[ProbeResult]:
 def _report(request: HttpRequest, entry: RegistryEntry, result: ProbeResult) -> None:
     latency = f"{result.latency_ms:g} ms"
     if result.ok:
-        messages.success(request, f"{entry}: connection OK ({latency}).")
+        messages.success(request, f"Connection to “{entry}” OK ({latency}).")
     else:
-        messages.error(request, f"{entry}: connection failed ({latency}): {result.error}")
+        messages.error(request, f"Connection to “{entry}” failed ({latency}): {result.error}")
 
 
 class RegistryAdmin(admin.ModelAdmin):
@@ -272,7 +280,8 @@ class DataSourceForm(RegistryEntryForm):
     password = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="The DSN's password (postgres). " + KEEP_HELP,
+        label="DSN password",
+        help_text="PostgreSQL datasources only. " + KEEP_HELP,
     )
 
     class Meta(RegistryEntryForm.Meta):
@@ -305,6 +314,12 @@ class DataSourceAdmin(RegistryAdmin):
     list_display = ["name", "type", "masked_url", "timeout_seconds", "enabled", "updated_at"]
     list_filter = ["type", "enabled"]
     search_fields = ["name", "url", "description"]
+
+    def get_fields(self, request: HttpRequest, obj: DataSource | None = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and obj.type != DataSourceType.POSTGRES:
+            fields.remove("password")  # a Cube.js or HTTP datasource has no DSN
+        return fields
 
     @admin.display(description="URL")
     def masked_url(self, obj: DataSource) -> str:

@@ -74,7 +74,7 @@ class LLMConfig(RegistryEntry):
     def clean(self) -> None:
         if self.base_url:
             try:
-                validate_http_url(self.base_url, field="base_url")
+                validate_http_url(self.base_url, checked_by_field=True)
             except ValidationError as exc:
                 raise ValidationError({"base_url": exc.messages}) from exc
 
@@ -111,7 +111,7 @@ class ExternalAgent(RegistryEntry):
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
         for field, check in (
-            ("url", lambda: validate_http_url(self.url, field="url")),
+            ("url", lambda: validate_http_url(self.url, checked_by_field=True)),
             ("endpoint", lambda: validate_relative_path(self.endpoint)),
             ("health_path", lambda: validate_relative_path(self.health_path)),
             ("input_schema", lambda: validate_json_schema(self.input_schema)),
@@ -205,7 +205,7 @@ class DataSource(RegistryEntry):
                 raise ValidationError({"url": ["A postgres datasource needs a postgresql:// DSN."]})
         else:
             try:
-                validate_http_url(self.url, field="url")
+                validate_http_url(self.url)
             except ValidationError as exc:
                 raise ValidationError({"url": exc.messages}) from exc
         max_rows = self.config.get("max_rows") if isinstance(self.config, dict) else None

@@ -176,7 +176,9 @@ def config_errors(tool_type: str, config: Any) -> list[str]:
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
-    path = ".".join(str(p) for p in error.absolute_path) or "config"
+    path = ".".join(str(p) for p in error.absolute_path)
+    if not path:  # the config object itself: the error is already filed under "config"
+        return error.message
     if SECRET_KEY_PATTERN.search(path) or path.startswith("headers."):
         return f"{path}: invalid value (not shown: it may be a secret)."
     return f"{path}: {error.message}"

@@ -3,12 +3,21 @@ from urllib.parse import urlsplit
 
 import jsonschema
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 
-def validate_http_url(url: str, *, field: str) -> None:
+def validate_http_url(url: str, *, checked_by_field: bool = False) -> None:
+    """An http(s) URL with a host. `checked_by_field`: the value is a URLField's, whose own validator
+    already says "Enter a valid URL." for a malformed one; only a well-formed URL of another scheme (ftp://)
+    is refused here."""
+    if checked_by_field:
+        try:
+            URLValidator()(url)
+        except ValidationError:
+            return
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"{field} must be an http:// or https:// URL with a host.")
+        raise ValidationError("Must be an http:// or https:// URL with a host.")
 
 
 def validate_relative_path(path: str) -> None:

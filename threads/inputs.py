@@ -36,6 +36,9 @@ class StrictCharField(serializers.CharField):
 class PromptField(StrictCharField):
     """A task or prompt: 1 to 100000 characters, not only whitespace, kept exactly as sent."""
 
+    # A websocket `message` frame without `content` reaches the serializer as null: it is missing.
+    default_error_messages = {"null": "This field is required."}
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(min_length=1, max_length=MAX_TASK_CHARS, trim_whitespace=False, **kwargs)
 

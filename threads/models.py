@@ -136,5 +136,8 @@ class ThreadSummary(models.Model):
     covers_until = models.DateTimeField(help_text="The last message the summary covers.")
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name_plural = "thread summaries"
+
     def __str__(self) -> str:
         return f"Summary of {self.thread_id}"

@@ -123,7 +123,11 @@ async def test_empty_query_is_refused(fake_search):
 async def test_probe_runs_a_real_search(fake_search):
     result = await tool_probe(search_tool("searxng", fake_search.searxng_url, max_results=2))
     assert result.ok
-    assert result.detail == {"result": {"results": 2}}
+    assert result.detail["result"]["query"] == "test"
+    assert [hit["title"] for hit in result.detail["result"]["results"]] == [
+        "Result 1 for test",
+        "Result 2 for test",
+    ]
 
 
 def test_api_test_with_query(staff_client, fake_search, db):

@@ -126,6 +126,5 @@ async def call(tool: Tool, arguments: dict[str, Any]) -> Any:
 
 
 async def probe(tool: Tool) -> Any:
-    """A real search for a neutral word: reachable, key accepted and answering results."""
-    results = await search(tool.full_config, PROBE_QUERY)
-    return {"results": len(results)}
+    """A real search for a neutral word: reachable, key accepted, and the hits it answers."""
+    return {"query": PROBE_QUERY, "results": await search(tool.full_config, PROBE_QUERY)}
