@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -33,6 +34,7 @@ def playground(request: StaffRequest) -> HttpResponse:
         if thread is None:
             raise Http404("No such thread of yours.")
     context = {
+        **admin.site.each_context(request),
         "title": "Playground",
         "threads": selectors.playground_threads(user=request.user),
         "thread": thread,
@@ -56,7 +58,9 @@ def playground_thread_new(request: StaffRequest) -> HttpResponse:
 @require_GET
 @staff_member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/dashboard.html", {"title": "Dashboard"})
+    return render(
+        request, "console/dashboard.html", {**admin.site.each_context(request), "title": "Dashboard"}
+    )
 
 
 @require_GET

@@ -15,6 +15,7 @@ from orchestrator_studio.services import api_token_issue, api_token_revoke
 admin.site.site_header = "Orchestrator Studio"
 admin.site.site_title = "Orchestrator Studio"
 admin.site.index_title = "Administration"
+admin.site.site_url = "/playground/"  # the admin's "View site": the operator's pages
 
 
 @admin.register(ApiToken)

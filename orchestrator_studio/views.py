@@ -21,6 +21,8 @@ def root(request: HttpRequest) -> JsonResponse:
                 "docs": request.build_absolute_uri(reverse("swagger-ui")),
                 "schema": request.build_absolute_uri(reverse("schema")),
                 "admin": request.build_absolute_uri(reverse("admin:index")),
+                "playground": request.build_absolute_uri(reverse("console:playground")),
+                "dashboard": request.build_absolute_uri(reverse("console:dashboard")),
                 "api": request.build_absolute_uri("/api/"),
                 "health": request.build_absolute_uri(reverse("healthz")),
             },

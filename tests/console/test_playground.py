@@ -102,3 +102,10 @@ async def test_the_playground_needs_a_staff_login(page, studio_server, user):
     await page.goto(f"{studio_server}/playground/")
 
     assert "/admin/login/" in page.url
+
+
+async def test_the_pages_wear_the_products_name(page, studio_server, staff_user):
+    for path in ("/playground/", "/dashboard/"):
+        await log_in(page, studio_server, path)
+        assert await page.inner_text("#site-name") == "Orchestrator Studio"
+        await page.context.clear_cookies()

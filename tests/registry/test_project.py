@@ -127,13 +127,14 @@ def test_root_names_the_product_and_its_links_work(client, staff_client):
     assert body["name"] == "Orchestrator Studio"
     assert body["version"]
     links = body["links"]
-    assert set(links) >= {"docs", "schema", "admin", "api", "health"}
+    assert set(links) >= {"docs", "schema", "admin", "api", "health", "playground", "dashboard"}
     assert client.get(links["docs"]).status_code == 200
     assert client.get(links["schema"]).status_code == 200
     assert client.get(links["health"]).json() == {"status": "ok"}
-    admin = client.get(links["admin"])
-    assert admin.status_code == 302
-    assert "/admin/login/" in admin["Location"]
+    for page in ("admin", "playground", "dashboard"):
+        login = client.get(links[page])
+        assert login.status_code == 302
+        assert "/admin/login/" in login["Location"]
     assert client.get(links["api"]).status_code == 401
     api = staff_client.get(links["api"]).json()["links"]
     assert staff_client.get(api["agents"]).json()["count"] == 0
