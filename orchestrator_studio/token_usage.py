@@ -49,7 +49,7 @@ def token_use_note(key_hash: str) -> None:
 
 
 def token_use_flush() -> None:
-    """Wait until every use noted so far is written (for shutdown hooks and tests)."""
+    """Wait until every use noted so far is written (tests read `last_used_at` after it)."""
     with _lock:
         _ensure_writer()
     done = threading.Event()

@@ -162,3 +162,20 @@ def test_put_llm_config_needs_staff(db, request, client_name, status):
     assert response.status_code == status
     assert "error" in response.json()
     assert LLMConfig.objects.get().model == "gpt-4o"
+
+
+def test_with_no_llm_config_a_run_is_refused_with_what_to_do(user_client):
+    thread_id = user_client.post("/api/agent/initiate", {}, format="json").json()["thread_id"]
+
+    response = user_client.post(f"/api/agent/{thread_id}/execute", {"task": "Hello"}, format="json")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "llm_not_configured"
+    assert not LLMConfig.objects.exists()
+
+
+def test_with_no_llm_config_the_chat_health_says_so(user_client):
+    response = user_client.get("/v1/chat/health")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "llm_not_configured"
