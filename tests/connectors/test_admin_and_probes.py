@@ -59,7 +59,7 @@ def test_list_action_tests_selected_entries(admin_client, entries, model, key):
     assert response.status_code == 200
     [(level, message)] = _messages(response)
     assert level == "success"
-    assert message.startswith(f"{entry.name}: connection OK (")
+    assert message.startswith(f"Connection to “{entry.name}” OK (")
     assert "ms" in message
 
 
@@ -80,7 +80,7 @@ def test_change_page_has_button_that_probes_and_returns(admin_client, entries, m
     follow = admin_client.get(change_url)
     [(level, message)] = _messages(follow)
     assert level == "success"
-    assert message.startswith(f"{entry.name}: connection OK (")
+    assert message.startswith(f"Connection to “{entry.name}” OK (")
 
 
 def test_button_reports_failure_with_reason(admin_client, db, fake_agent):
@@ -88,7 +88,7 @@ def test_button_reports_failure_with_reason(admin_client, db, fake_agent):
     response = admin_client.post(f"/admin/registry/externalagent/{agent.pk}/test/", follow=True)
     [(level, message)] = _messages(response)
     assert level == "error"
-    assert "connection failed" in message
+    assert message.startswith(f"Connection to “{agent.name}” failed (")
     assert "HTTP 401" in message
     assert "wrong-token-abcdef" not in response.content.decode()
 
