@@ -26,23 +26,42 @@ async def test_the_dashboard_charts_the_runs_of_the_last_hour_and_day(
         name="helper", url=fake_agent.base_url, auth_token=fake_agent.token
     )
     fake_openai.script(
-        tool_call("agent__helper", {"task": "look"}), text("First."), text("Second."), text("Third.")
+        tool_call("agent__helper", {"task": "look"}),
+        text("First."),
+        text("Second."),
+        text("Third."),
+        text("Fourth."),
     )
     headers = {"Authorization": f"Bearer {staff_client.raw_token}"}
-    async with httpx.AsyncClient(base_url=studio_server, headers=headers, timeout=20) as http:
-        for task in ("one", "two", "three"):
-            thread_id = (await http.post("/api/agent/initiate", json={})).json()["thread_id"]
-            response = await http.post(f"/api/agent/{thread_id}/execute", json={"task": task})
-            await wait_run_ended(response.json()["run_id"])
+    http = httpx.AsyncClient(base_url=studio_server, headers=headers, timeout=20)
+
+    async def one_run(task: str) -> None:
+        thread_id = (await http.post("/api/agent/initiate", json={})).json()["thread_id"]
+        response = await http.post(f"/api/agent/{thread_id}/execute", json={"task": task})
+        await wait_run_ended(response.json()["run_id"])
+
+    for task in ("one", "two", "three"):
+        await one_run(task)
 
     await log_in(page, studio_server, "/dashboard/")
     await page.wait_for_selector("#chart-runs rect[data-series=completed]")
-    assert await _sum(page, "#chart-runs rect[data-series=completed]") >= 3
+    completed = await _sum(page, "#chart-runs rect[data-series=completed]")
+    assert completed >= 3
     assert await _sum(page, "#chart-tokens rect") > 0
     assert await page.locator("#chart-latency circle[data-series=p99]").count() >= 1
     assert await page.locator("#chart-ttft circle[data-series=p50]").count() >= 1
     assert await _sum(page, "#chart-tools rect[data-series=ok][data-row=agent]") >= 1
     assert (await page.inner_text("#updated")).startswith("updated")
+
+    # It refreshes itself: a run made now shows up without a reload (the page polls every 15 s).
+    await one_run("four")
+    await http.aclose()
+    await page.wait_for_function(
+        "total => [...document.querySelectorAll('#chart-runs rect[data-series=completed]')]"
+        ".reduce((sum, m) => sum + Number(m.dataset.value), 0) > total",
+        arg=completed,
+        timeout=40_000,
+    )
 
     await page.check("input[value=day]")
     await page.wait_for_selector("#chart-tools .chart-empty")
