@@ -256,7 +256,7 @@ def test_health_connectivity_and_the_admin_show_a2a_agents(fake_a2a, staff_clien
     admin = Client()
     admin.force_login(get_user_model().objects.create_superuser(username="root", password="pw-root-123"))
     page = admin.post(f"/admin/registry/externalagent/{agent.pk}/test/", follow=True).content.decode()
-    assert "connection OK" in page
+    assert f"Connection to “{agent.name}” OK" in page
     assert "<strong>Research agent</strong> 2.0.0" in page
     assert "<code>summarise</code></td><td>Summarise</td><td>Sums up a text.</td>" in page
 

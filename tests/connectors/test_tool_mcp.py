@@ -298,7 +298,7 @@ def test_admin_shows_the_server_tools_after_a_connection_test(fake_mcp, db):
     assert "Not listed yet" in admin.get(change_url).content.decode()
 
     tested = admin.post(f"/admin/registry/tool/{tool.pk}/test/", follow=True).content.decode()
-    assert "connection OK" in tested
+    assert f"Connection to “{tool.name}” OK" in tested
     assert "<code>echo</code></td><td>Echo the text back.</td><td>yes</td>" in tested
     assert "<code>fail</code></td><td>Always fails with the given reason.</td><td>no</td>" in tested
     assert "fake-tools 1.2.3" in tested
