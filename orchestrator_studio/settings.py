@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "threads",
     "monitoring",
     "console",
+    "doors",
 ]
 
 MIDDLEWARE = [
