@@ -17,6 +17,7 @@ registry_import_configured_files()
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from doors.asgi import doors_router  # noqa: E402
 from threads.routing import websocket_urlpatterns  # noqa: E402
 from threads.worker import RunWorkerConsumer  # noqa: E402
 from threads.ws_auth import websocket_security  # noqa: E402
@@ -25,7 +26,8 @@ application = ProtocolTypeRouter(
     {
         # The admin's, /docs' and the operator pages' assets (a few small files) are served by the app
         # itself, so that no front proxy or CDN is needed; a proxy may still serve STATIC_ROOT directly.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        # `/mcp` and the A2A server are their SDKs' ASGI apps; everything else is Django.
+        "http": doors_router(ASGIStaticFilesHandler(django_asgi_app)),
         # Origin check (ALLOWED_HOSTS, CORS_ALLOWED_ORIGINS), then `?token=` authentication.
         "websocket": websocket_security(URLRouter(websocket_urlpatterns)),
         # `manage.py runworker runs`: runs handed over by RUN_EXECUTOR=worker.

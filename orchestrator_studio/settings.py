@@ -230,6 +230,14 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 LLM_DEFAULT_MODEL = env.str("LLM_DEFAULT_MODEL", default="gpt-4o")
 
+# How the assistant presents itself through the doors (the A2A agent card, the MCP server).
+ASSISTANT_NAME = env.str("ASSISTANT_NAME", default="Orchestrator Studio assistant")
+ASSISTANT_DESCRIPTION = env.str(
+    "ASSISTANT_DESCRIPTION",
+    default="The company's AI assistant: it answers with the tools, agents and datasources registered in "
+    "Orchestrator Studio.",
+)
+
 COMPOSIO_API_KEY = env.str("COMPOSIO_API_KEY", default="")
 COMPOSIO_BASE_URL = env.str("COMPOSIO_BASE_URL", default="")
 

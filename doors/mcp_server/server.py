@@ -1,0 +1,54 @@
+"""The MCP server: a low-level `mcp` Server whose handlers read the caller from the HTTP request (the door
+authenticated it before the SDK saw the request)."""
+
+from typing import Any
+
+import mcp_types as types
+from django.contrib.auth.models import AbstractBaseUser
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from doors.mcp_server.tools import ASK, ask, function_call, tools_for
+from registry.connectors.catalog import catalog_build
+
+SERVER_NAME = "orchestrator-studio"
+SCOPE_USER_KEY = "orchestrator_studio.user"
+
+
+def _caller(ctx: ServerRequestContext[Any]) -> AbstractBaseUser:
+    request = ctx.request
+    user = request.scope.get(SCOPE_USER_KEY) if request is not None else None
+    if user is None:
+        raise MCPError(types.INVALID_REQUEST, "Not authenticated.")
+    return user
+
+
+async def _list_tools(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
+    return types.ListToolsResult(tools=await tools_for(_caller(ctx)))
+
+
+async def _call_tool(
+    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
+    user = _caller(ctx)
+    arguments = dict(params.arguments or {})
+    if params.name == ASK:
+        return await ask(user, arguments)
+    if user.is_staff:
+        catalog = await catalog_build()
+        if params.name in catalog.functions:
+            return await function_call(user, catalog, params.name, arguments)
+    raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+
+
+def mcp_server_build(*, version: str, instructions: str) -> Server[Any]:
+    return Server(
+        SERVER_NAME,
+        version=version,
+        instructions=instructions,
+        on_list_tools=_list_tools,
+        on_call_tool=_call_tool,
+    )
