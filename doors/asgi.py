@@ -1,21 +1,21 @@
-"""The doors that are ASGI applications of their SDKs, in front of Django: `/mcp` (and, below, the A2A
-server); every other HTTP request goes to Django."""
+"""The doors that are their SDKs' ASGI applications, in front of Django: `/mcp` and the A2A JSON-RPC
+endpoint `/a2a`; every other HTTP request goes to Django."""
 
 from typing import Any
 
-from doors.mcp_server.asgi import McpDoor
+from doors.a2a_server.asgi import a2a_door
+from doors.a2a_server.card import JSONRPC_PATH
+from doors.auth import ASGIApp, Scope
+from doors.mcp_server.asgi import mcp_door
 
-ASGIApp = Any
+MCP_PATH = "/mcp"
 
 
 def doors_router(django_app: ASGIApp) -> ASGIApp:
-    mcp = McpDoor()
+    doors = {MCP_PATH: mcp_door(), JSONRPC_PATH: a2a_door()}
 
-    async def route(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        path = scope.get("path", "")
-        if path in ("/mcp", "/mcp/"):
-            await mcp(scope, receive, send)
-            return
-        await django_app(scope, receive, send)
+    async def route(scope: Scope, receive: Any, send: Any) -> None:
+        door = doors.get(scope.get("path", "").rstrip("/") or "/")
+        await (door or django_app)(scope, receive, send)
 
     return route

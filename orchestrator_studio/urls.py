@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/composio/", include("registry.api.composio_urls")),
     path("api/", views.api_root, name="api-root"),
     path("api/", include("registry.api.urls")),
-    path("", include("doors.openai_api.urls")),
+    path("", include("doors.urls")),
     path("", include("threads.api.urls")),
     path("", include("monitoring.urls")),
     path("", include("console.urls")),

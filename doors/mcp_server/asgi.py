@@ -1,5 +1,5 @@
-"""`/mcp` as an ASGI application: the API token is checked before the SDK reads a byte of the body (401
-otherwise), then the SDK's stateless streamable HTTP transport answers, so any process can serve any call.
+"""`/mcp` as an ASGI application: the SDK's stateless streamable HTTP transport, so any process can serve
+any call, behind the token check (401 before the SDK reads a byte of the body).
 
 The SDK's session manager needs a running task group (normally entered by a Starlette lifespan). Neither
 daphne (`runserver`) nor every uvicorn setup runs lifespans, so each event loop gets its manager on its
@@ -10,32 +10,15 @@ import asyncio
 import weakref
 from typing import Any
 
-import orjson
 from django.conf import settings
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from doors.auth import asgi_header, door_user
-from doors.mcp_server.server import SCOPE_USER_KEY, mcp_server_build
+from doors.auth import ASGIApp, Scope, token_required
+from doors.mcp_server.server import mcp_server_build
 from orchestrator_studio import __version__
-from orchestrator_studio.errors import error_body
-
-Scope = dict[str, Any]
 
 
-async def _send_json(
-    send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), *headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": orjson.dumps(body)})
-
-
-class McpDoor:
+class McpManagers:
     def __init__(self) -> None:
         # Per event loop: the manager once it runs, and the task that holds it open.
         self._managers: weakref.WeakKeyDictionary[
@@ -43,13 +26,8 @@ class McpDoor:
         ] = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        user = await door_user(asgi_header(scope, b"authorization"))
-        if user is None:
-            body = error_body("not_authenticated", "Send 'Authorization: Bearer <API token>'.")
-            await _send_json(send, 401, body, [(b"www-authenticate", b'Bearer realm="api"')])
-            return
         manager = await self._manager()
-        await manager.handle_request({**scope, SCOPE_USER_KEY: user}, receive, send)
+        await manager.handle_request(scope, receive, send)
 
     async def _manager(self) -> StreamableHTTPSessionManager:
         loop = asyncio.get_running_loop()
@@ -72,3 +50,7 @@ class McpDoor:
             if not ready.done():
                 ready.set_exception(exc)
             raise
+
+
+def mcp_door() -> ASGIApp:
+    return token_required(McpManagers())

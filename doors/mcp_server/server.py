@@ -9,11 +9,11 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
+from doors.auth import SCOPE_USER_KEY
 from doors.mcp_server.tools import ASK, ask, function_call, tools_for
 from registry.connectors.catalog import catalog_build
 
 SERVER_NAME = "orchestrator-studio"
-SCOPE_USER_KEY = "orchestrator_studio.user"
 
 
 def _caller(ctx: ServerRequestContext[Any]) -> AbstractBaseUser:
