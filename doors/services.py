@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orchestrator_studio.errors import NotFound
+from registry.models import LLMConfig
 from threads import services as thread_services
 from threads.api.follow import RunFollower
 from threads.engine.events import Event
@@ -62,6 +63,11 @@ def door_thread_create(
             row.created_at = start + timedelta(microseconds=index)
         Message.objects.bulk_update(rows, ["created_at"])
     return thread
+
+
+def door_llm_config(name: str) -> LLMConfig | None:
+    """The enabled LLM config a door's request names (a door checks it before it stores anything)."""
+    return LLMConfig.objects.filter(name=name, enabled=True).first()
 
 
 def door_thread_of(*, user: AbstractBaseUser, thread_id: UUID) -> Thread:

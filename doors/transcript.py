@@ -14,6 +14,7 @@ from threads.engine.events import (
     RUN_CANCELLED,
     RUN_COMPLETED,
     RUN_FAILED,
+    RUN_IN_PROGRESS,
     TOOL_CALL_COMPLETED,
     TOOL_CALL_STARTED,
     Event,
@@ -64,7 +65,7 @@ class RunTranscript:
             self.usage = {**usage_zero(), **(event.get("usage") or {})}
             self.error = event.get("error")
             self.step_limit_reached = bool(event.get("step_limit_reached"))
-        elif kind == "run.in_progress":
+        elif kind == RUN_IN_PROGRESS:
             self.status = "in_progress"
 
     @property

@@ -10,7 +10,13 @@ import mcp_types as types
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 
-from doors.services import door_run_events, door_run_start, door_thread_create, door_thread_of
+from doors.services import (
+    door_llm_config,
+    door_run_events,
+    door_run_start,
+    door_thread_create,
+    door_thread_of,
+)
 from doors.transcript import RunTranscript
 from monitoring.metrics import record_tool_call
 from orchestrator_studio.errors import DomainError
@@ -78,11 +84,17 @@ def _ask_arguments(arguments: dict[str, Any]) -> tuple[str, UUID | None, str | N
     return task, thread_id, llm_config
 
 
+def _llm_config_check(name: str | None) -> None:
+    if name and door_llm_config(name) is None:
+        raise DomainError(f"No enabled LLM config named '{name}'.", code="validation_error")
+
+
 async def ask(user: AbstractBaseUser, arguments: dict[str, Any]) -> types.CallToolResult:
     """One run, start to end: its answer as text, `{"thread_id", "run_id", "status", "tool_calls"}` as
     structured content. A run that fails or is cancelled is an error result with what it said."""
     try:
         task, thread_id, llm_config = _ask_arguments(arguments)
+        await sync_to_async(_llm_config_check)(llm_config)
         if thread_id is not None:
             thread = await sync_to_async(door_thread_of)(user=user, thread_id=thread_id)
         else:

@@ -51,8 +51,4 @@ def domain_error_response(exc: DomainError) -> JsonResponse:
     if exc.fields:
         details = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in exc.fields.items())
         message = f"{message} {details}"
-    response = openai_error_response(exc.status_code, message, code=exc.code, param=param)
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        response["Retry-After"] = str(retry_after)
-    return response
+    return openai_error_response(exc.status_code, message, code=exc.code, param=param)

@@ -20,7 +20,7 @@ from doors.openai_api.shapes import (
     finish_reason,
     model_object,
 )
-from doors.services import door_run_events, door_run_start, door_thread_create
+from doors.services import door_llm_config, door_run_events, door_run_start, door_thread_create
 from doors.transcript import RunTranscript
 from orchestrator_studio.errors import DomainError
 from registry.models import LLMConfig
@@ -74,7 +74,7 @@ def _enabled_configs() -> list[LLMConfig]:
 
 
 def _model_config(name: str) -> LLMConfig:
-    config = LLMConfig.objects.filter(name=name, enabled=True).first()
+    config = door_llm_config(name)
     if config is None:
         raise OpenAIRequestError(
             f"The model '{name}' does not exist or is not enabled; GET /v1/models lists the models.",

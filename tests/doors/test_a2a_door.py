@@ -15,6 +15,7 @@ from a2a.types.a2a_pb2 import (
     Role,
     SendMessageConfiguration,
     SendMessageRequest,
+    SubscribeToTaskRequest,
     TaskState,
 )
 from a2a.utils.errors import TaskNotFoundError
@@ -176,3 +177,22 @@ async def test_no_or_bad_token_is_401(server, llm):
             assert response.headers["www-authenticate"].startswith("Bearer")
             assert response.json()["error"]["code"] == "not_authenticated"
     assert await Run.objects.acount() == 0
+
+
+async def test_subscribe_follows_a_task_started_elsewhere_to_its_end(server, user_client, llm, fake_openai):
+    fake_openai.script(text(ANSWER, chunks=5, chunk_delay=0.1))
+    client = await a2a_client(server, user_client.raw_token, streaming=False)
+    request = user_message("Answer slowly")
+    request.configuration.CopyFrom(SendMessageConfiguration(return_immediately=True))
+    async with client:
+        [response] = [item async for item in client.send_message(request)]
+
+    with serve(application) as second:
+        other = await a2a_client(second, user_client.raw_token, streaming=True)
+        async with other:
+            updates = [item async for item in other.subscribe(SubscribeToTaskRequest(id=response.task.id))]
+
+    assert updates[0].task.id == response.task.id
+    assert updates[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    chunks = [item.artifact_update for item in updates if item.HasField("artifact_update")]
+    assert "".join(part.text for chunk in chunks for part in chunk.artifact.parts) == ANSWER

@@ -143,3 +143,12 @@ async def test_users_see_ask_runs_as_ordinary_threads(server, user_client, llm, 
         ("assistant", "Recorded."),
     ]
     assert (await Thread.objects.aget(pk=thread_id)).metadata == {"door": "mcp"}
+
+
+async def test_ask_with_an_unknown_llm_config_changes_nothing(server, user_client, llm, fake_openai):
+    async with mcp_client(server, user_client.raw_token) as client:
+        result = await client.call_tool("ask", {"task": "Hello", "llm_config": "nope"})
+    assert result.is_error is True
+    assert result.content[0].text == "No enabled LLM config named 'nope'."
+    assert await Thread.objects.acount() == 0
+    assert fake_openai.chat_requests == []
