@@ -24,7 +24,6 @@ from doors.services import door_llm_config, door_run_events, door_run_start, doo
 from doors.transcript import RunTranscript
 from orchestrator_studio.errors import DomainError
 from registry.models import LLMConfig
-from registry.selectors import llm_config_default
 from threads.engine.events import MESSAGE_DELTA
 from threads.models import Run
 
@@ -68,8 +67,6 @@ def openai_view(*methods: str) -> Callable[[AsyncView], AsyncView]:
 
 
 def _enabled_configs() -> list[LLMConfig]:
-    if not LLMConfig.objects.exists():
-        llm_config_default()  # the one made from the environment, as a run would use it
     return list(LLMConfig.objects.filter(enabled=True).order_by("name"))
 
 
@@ -93,7 +90,6 @@ async def models_list(request: HttpRequest) -> HttpResponseBase:
 
 @openai_view("GET")
 async def model_detail(request: HttpRequest, model_id: str) -> HttpResponseBase:
-    await sync_to_async(_enabled_configs)()
     return JsonResponse(model_object(await sync_to_async(_model_config)(model_id)))
 
 
