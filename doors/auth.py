@@ -5,7 +5,7 @@ from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from orchestrator_studio.auth import token_from_header, user_for_token
 from orchestrator_studio.errors import error_body
@@ -16,7 +16,7 @@ ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 SCOPE_USER_KEY = "orchestrator_studio.user"
 
 
-async def door_user(authorization: str) -> AbstractBaseUser | None:
+async def door_user(authorization: str) -> User | None:
     """The active user of `Authorization: Bearer <token>` (or `Token <token>`), None for anything else."""
     raw = token_from_header(authorization) if authorization else None
     if raw is None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -40,7 +40,7 @@ def _title(task: str) -> str:
 
 def door_thread_create(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     task: str,
     user_id: str | None = None,
     metadata: dict[str, Any] | None = None,
@@ -70,7 +70,7 @@ def door_llm_config(name: str) -> LLMConfig | None:
     return LLMConfig.objects.filter(name=name, enabled=True).first()
 
 
-def door_thread_of(*, user: AbstractBaseUser, thread_id: UUID) -> Thread:
+def door_thread_of(*, user: User, thread_id: UUID) -> Thread:
     """One of the user's threads (staff: anyone's), else 404."""
     thread = threads_visible_to(user).filter(pk=thread_id).first()
     if thread is None:

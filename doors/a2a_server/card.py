@@ -14,7 +14,7 @@ from a2a.types.a2a_pb2 import (
 from django.conf import settings
 
 from orchestrator_studio import __version__
-from registry.connectors.catalog import Catalog
+from registry.catalog import Catalog
 
 PROTOCOL_VERSION = "1.0"
 JSONRPC_PATH = "/a2a"

@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 from uuid import UUID, uuid4
 
-from a2a.auth.user import User
+from a2a.auth.user import User as A2AUser
 from a2a.server.context import ServerCallContext
 from a2a.server.events.event_queue import Event
 from a2a.server.request_handlers.request_handler import RequestHandler
@@ -50,7 +50,7 @@ from a2a.utils.errors import (
 )
 from a2a.utils.task import apply_history_length, validate_history_length
 from asgiref.sync import sync_to_async
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from google.protobuf.json_format import MessageToDict
 
 from doors.a2a_server.tasks import (
@@ -88,10 +88,10 @@ CANCEL_WAIT_SECONDS = 10.0
 NO_PUSH = "Push notifications are not supported: stream the task (SendStreamingMessage, SubscribeToTask)."
 
 
-class DjangoUser(User):
+class DjangoUser(A2AUser):
     """The API token's user, as the SDK's call context holds it."""
 
-    def __init__(self, user: AbstractBaseUser):
+    def __init__(self, user: User):
         self.django_user = user
 
     @property
@@ -103,7 +103,7 @@ class DjangoUser(User):
         return self.django_user.get_username()
 
 
-def _caller(context: ServerCallContext) -> AbstractBaseUser:
+def _caller(context: ServerCallContext) -> User:
     if not isinstance(context.user, DjangoUser):
         raise InvalidRequestError(message="Not authenticated.")
     return context.user.django_user
@@ -141,7 +141,7 @@ def _a2a_error(exc: DomainError) -> Exception:
     return InvalidParamsError(message=f"{exc.message} {details}".strip())
 
 
-def _thread_for(user: AbstractBaseUser, message: Message, task: str) -> Any:
+def _thread_for(user: User, message: Message, task: str) -> Any:
     if message.task_id:
         raise InvalidParamsError(
             message="Tasks take one message: send a new message with the task's contextId to continue."
@@ -255,7 +255,7 @@ class RunRequestHandler(RequestHandler):
         raise ExtendedAgentCardNotConfiguredError(message="The public agent card is the only one.")
 
 
-def _status_update(run: Run, state: "TaskState.ValueType", text: str | None = None, **metadata: Any) -> Event:
+def _status_update(run: Run, state: TaskState, text: str | None = None, **metadata: Any) -> Event:
     task_id, context_id = str(run.id), str(run.thread_id)
     status = TaskStatus(state=state)
     status.timestamp.GetCurrentTime()

@@ -18,7 +18,7 @@ from a2a.types.a2a_pb2 import (
     TaskStatus,
 )
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -47,13 +47,11 @@ RUN_STATUSES_OF_STATE = {
 }
 
 
-def task_state(status: str) -> "TaskState.ValueType":
+def task_state(status: str) -> TaskState:
     return STATE_OF_RUN_STATUS.get(status, TaskState.TASK_STATE_UNSPECIFIED)
 
 
-def text_message(
-    *, text: str, role: "Role.ValueType", task_id: str, context_id: str, message_id: str
-) -> Message:
+def text_message(*, text: str, role: Role, task_id: str, context_id: str, message_id: str) -> Message:
     return Message(
         message_id=message_id, role=role, parts=[Part(text=text)], task_id=task_id, context_id=context_id
     )
@@ -135,7 +133,7 @@ def _run_id(task_id: str) -> UUID:
         raise TaskNotFoundError(message=f"Task {task_id} not found") from None
 
 
-def task_run(*, user: AbstractBaseUser, task_id: str) -> Run:
+def task_run(*, user: User, task_id: str) -> Run:
     """The run behind a task the user may see (staff: any), else TaskNotFoundError."""
     run = runs_visible_to(user).filter(pk=_run_id(task_id)).first()
     if run is None:
@@ -143,11 +141,11 @@ def task_run(*, user: AbstractBaseUser, task_id: str) -> Run:
     return run
 
 
-def task_get(*, user: AbstractBaseUser, task_id: str) -> Task:
+def task_get(*, user: User, task_id: str) -> Task:
     return task_of(run_view(task_run(user=user, task_id=task_id)))
 
 
-def _filtered(user: AbstractBaseUser, params: ListTasksRequest) -> QuerySet[Run]:
+def _filtered(user: User, params: ListTasksRequest) -> QuerySet[Run]:
     runs = runs_visible_to(user)
     if params.context_id:
         try:
@@ -175,7 +173,7 @@ def _page(params: ListTasksRequest) -> tuple[int, int]:
     return size, offset
 
 
-def tasks_list(*, user: AbstractBaseUser, params: ListTasksRequest) -> ListTasksResponse:
+def tasks_list(*, user: User, params: ListTasksRequest) -> ListTasksResponse:
     """The user's tasks, newest first, `page_size` at a time (`page_token` is the offset of the next page)."""
     size, offset = _page(params)
     runs = _filtered(user, params)

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_GET
 
 from doors.a2a_server.card import agent_card_build
-from registry.connectors.catalog import catalog_build
+from registry.catalog import catalog_build
 
 
 @require_GET

@@ -4,19 +4,19 @@ authenticated it before the SDK saw the request)."""
 from typing import Any
 
 import mcp_types as types
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
 from doors.auth import SCOPE_USER_KEY
 from doors.mcp_server.tools import ASK, ask, function_call, tools_for
-from registry.connectors.catalog import catalog_build
+from registry.catalog import catalog_build
 
 SERVER_NAME = "orchestrator-studio"
 
 
-def _caller(ctx: ServerRequestContext[Any]) -> AbstractBaseUser:
+def _caller(ctx: ServerRequestContext[Any]) -> User:
     request = ctx.request
     user = request.scope.get(SCOPE_USER_KEY) if request is not None else None
     if user is None:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import mcp_types as types
 from asgiref.sync import sync_to_async
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from doors.services import (
     door_llm_config,
@@ -18,9 +18,9 @@ from doors.services import (
     door_thread_of,
 )
 from doors.transcript import RunTranscript
-from monitoring.metrics import record_tool_call
 from orchestrator_studio.errors import DomainError
-from registry.connectors.catalog import Catalog, catalog_build, catalog_call
+from registry.catalog import Catalog, catalog_build, catalog_call
+from threads.engine.metrics import run_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
 
 
-async def tools_for(user: AbstractBaseUser) -> list[types.Tool]:
+async def tools_for(user: User) -> list[types.Tool]:
     tools = [ASK_TOOL]
     if user.is_staff:
         catalog = await catalog_build()
@@ -89,7 +89,7 @@ def _llm_config_check(name: str | None) -> None:
         raise DomainError(f"No enabled LLM config named '{name}'.", code="validation_error")
 
 
-async def ask(user: AbstractBaseUser, arguments: dict[str, Any]) -> types.CallToolResult:
+async def ask(user: User, arguments: dict[str, Any]) -> types.CallToolResult:
     """One run, start to end: its answer as text, `{"thread_id", "run_id", "status", "tool_calls"}` as
     structured content. A run that fails or is cancelled is an error result with what it said."""
     try:
@@ -116,13 +116,13 @@ async def ask(user: AbstractBaseUser, arguments: dict[str, Any]) -> types.CallTo
 
 
 async def function_call(
-    user: AbstractBaseUser, catalog: Catalog, name: str, arguments: dict[str, Any]
+    user: User, catalog: Catalog, name: str, arguments: dict[str, Any]
 ) -> types.CallToolResult:
     """A registry function called directly (staff), as a run would call it."""
     spec = catalog.functions[name]
     context = {"user_id": user.get_username(), "door": "mcp"}
     result = await catalog_call(catalog, name, arguments, context=context)
-    record_tool_call(kind=spec.kind, ok=result.ok, latency_seconds=result.latency_ms / 1000)
+    run_metrics().tool_call(kind=spec.kind, ok=result.ok, latency_seconds=result.latency_ms / 1000)
     logger.info(
         "MCP call of %s by %s: ok=%s in %.0f ms", name, user.get_username(), result.ok, result.latency_ms
     )

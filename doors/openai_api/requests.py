@@ -13,7 +13,7 @@ from typing import Any
 from doors.openai_api.errors import OpenAIRequestError
 from doors.services import EarlierMessage
 from orchestrator_studio.errors import DomainError
-from threads.api.serializers import MAX_TASK_CHARS
+from threads.inputs import MAX_TASK_CHARS
 
 SYSTEM_ROLES = ("system", "developer")
 CONVERSATION_ROLES = ("user", "assistant")

@@ -2,10 +2,11 @@
 run is started on the server's event loop and its events are relayed as they come)."""
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -27,12 +28,13 @@ from registry.models import LLMConfig
 from threads.engine.events import MESSAGE_DELTA
 from threads.models import Run
 
-AsyncView = Callable[..., Awaitable[HttpResponseBase]]
+AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 DOOR_METADATA = {"door": "openai"}
 
 
 def openai_view(*methods: str) -> Callable[[AsyncView], AsyncView]:
-    """Method check, token authentication and errors in OpenAI's shape for an async view."""
+    """Method check, token authentication and errors in OpenAI's shape for an async view, which gets the
+    token's user as its second argument."""
 
     def decorate(view: AsyncView) -> AsyncView:
         @functools.wraps(view)
@@ -54,7 +56,7 @@ def openai_view(*methods: str) -> Callable[[AsyncView], AsyncView]:
                 return openai_error_response(401, message, code="invalid_api_key")
             request.user = user
             try:
-                return await view(request, *args, **kwargs)
+                return await view(request, user, *args, **kwargs)
             except DomainError as exc:
                 return domain_error_response(exc)
 
@@ -83,13 +85,13 @@ def _model_config(name: str) -> LLMConfig:
 
 
 @openai_view("GET")
-async def models_list(request: HttpRequest) -> HttpResponseBase:
+async def models_list(request: HttpRequest, user: User) -> HttpResponseBase:
     configs = await sync_to_async(_enabled_configs)()
     return JsonResponse({"object": "list", "data": [model_object(config) for config in configs]})
 
 
 @openai_view("GET")
-async def model_detail(request: HttpRequest, model_id: str) -> HttpResponseBase:
+async def model_detail(request: HttpRequest, user: User, model_id: str) -> HttpResponseBase:
     return JsonResponse(model_object(await sync_to_async(_model_config)(model_id)))
 
 
@@ -140,11 +142,11 @@ def _stream_response(chunks: AsyncIterator[bytes]) -> StreamingHttpResponse:
 
 
 @openai_view("POST")
-async def chat_completions(request: HttpRequest) -> HttpResponseBase:
-    chat = chat_completion_request(request_body(request.body, request.content_type))
+async def chat_completions(request: HttpRequest, user: User) -> HttpResponseBase:
+    chat = chat_completion_request(request_body(request.body, request.content_type or ""))
     await sync_to_async(_model_config)(chat.model)
     thread = await sync_to_async(door_thread_create)(
-        owner=request.user, task=chat.task, user_id=chat.user, metadata=DOOR_METADATA, earlier=chat.earlier
+        owner=user, task=chat.task, user_id=chat.user, metadata=DOOR_METADATA, earlier=chat.earlier
     )
     run = await door_run_start(thread=thread, task=chat.task, options=chat.run_options())
     if chat.stream:
