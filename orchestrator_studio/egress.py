@@ -9,6 +9,7 @@ checked, so a name that points inside is refused like the address itself.
 import asyncio
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -52,29 +53,72 @@ def refusal_reason(address: IPAddress) -> str | None:
     return None
 
 
-async def _resolve(host: str, port: int) -> list[IPAddress]:
+def _literal_address(host: str) -> IPAddress | None:
     try:
-        return [ipaddress.ip_address(host.strip("[]"))]
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise EgressRefused(f"Cannot resolve host {host!r}.", code="dns_error") from exc
+        return None
+
+
+def _addresses(infos: list[tuple[Any, ...]]) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
-async def egress_check(url: str) -> None:
-    """Raise `EgressRefused`, naming the reason, unless `url` is http(s) and every address it resolves to is
-    allowed."""
+def _unresolvable(host: str) -> EgressRefused:
+    return EgressRefused(f"Cannot resolve host {host!r}.", code="dns_error")
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    literal = _literal_address(host)
+    if literal is not None:
+        return [literal]
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise _unresolvable(host) from None
+    return _addresses(infos)
+
+
+def _resolve_sync(host: str, port: int) -> list[IPAddress]:
+    literal = _literal_address(host)
+    if literal is not None:
+        return [literal]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise _unresolvable(host) from None
+    return _addresses(infos)
+
+
+def _target(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EgressRefused(
             f"Only http and https URLs with a host can be called (got {parts.scheme or 'none'})."
         )
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    for address in await _resolve(parts.hostname, port):
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _check(host: str, addresses: list[IPAddress]) -> None:
+    for address in addresses:
         reason = refusal_reason(address)
         if reason:
-            raise EgressRefused(f"Refused to connect to {parts.hostname}: it is {reason}.")
+            raise EgressRefused(f"Refused to connect to {host}: it is {reason}.")
+
+
+async def egress_check(url: str) -> None:
+    """Raise `EgressRefused`, naming the reason, unless `url` is http(s) and every address it resolves to is
+    allowed."""
+    await egress_check_host(*_target(url))
+
+
+async def egress_check_host(host: str, port: int) -> None:
+    """Raise `EgressRefused` unless every address `host` resolves to is allowed (`dns_error` when it does
+    not resolve)."""
+    _check(host, await _resolve(host, port))
+
+
+def egress_check_sync(url: str) -> None:
+    """`egress_check` for synchronous code (it resolves the host blocking: never on the event loop)."""
+    host, port = _target(url)
+    _check(host, _resolve_sync(host, port))

@@ -1,7 +1,20 @@
-"""The one outbound HTTP client of the product: timeouts always, the egress guard before every hop.
+"""The one outbound HTTP stack of the product: every request to the outside world goes through one guard,
+whichever library or SDK sends it.
 
-Connectors call `http_request`; it never follows a redirect without checking it, never waits longer than
-the caller's timeout in total, and caps how much of a response it reads.
+The guard, on every hop (redirects included):
+- the egress guard (`egress_check`) before connecting: a refused target is never contacted;
+- a redirect to another origin is refused before it is followed (`RedirectRefused`), so a credential (an
+  `Authorization` or API-key header, a key in the query or the body) never reaches a host it was not meant
+  for. A redirect within the origin (or from `http` to `https` on the same host) is followed.
+
+What to use:
+- a connector: `http_request(...)` (timeouts, capped reads, `OutboundError` for what went wrong);
+- an SDK built on `httpx` that takes a client (a2a-sdk): `guarded_async_client(timeout=...)`;
+- an SDK built on `httpx2` (the openai SDK, mcp): `guarded_async_client_httpx2(timeout=...)`;
+- an SDK that insists on a synchronous `httpx.Client` (Composio): `guarded_sync_client(timeout=...)`.
+A refusal raises `EgressRefused` (or its subclass `RedirectRefused`, both `DomainError`s) from inside the
+SDK's call. An SDK that wraps or retries what its transport raises can be given `raise_as`, which turns the
+refusal into an exception that SDK passes on as it is (the openai SDK: an `OpenAIError`).
 """
 
 import asyncio
@@ -9,19 +22,28 @@ import json
 import socket
 import time
 import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urljoin
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import httpx
+import httpx2  # the fork of httpx the openai and mcp SDKs are built on
 
 from orchestrator_studio import __version__
-from orchestrator_studio.egress import egress_check
+from orchestrator_studio.egress import EgressRefused, egress_check, egress_check_sync
 from orchestrator_studio.errors import DomainError
+from orchestrator_studio.timing import elapsed_ms
 
 MAX_REDIRECTS = 5
 DEFAULT_MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 USER_AGENT = f"OrchestratorStudio/{__version__}"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_CONNECTIONS = 200
+MAX_KEEPALIVE_CONNECTIONS = 50
+
+RaiseAs = Callable[[EgressRefused], BaseException]
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
@@ -33,6 +55,183 @@ class OutboundError(DomainError):
 
     status_code = 502
     code = "upstream_error"
+
+
+class RedirectRefused(EgressRefused):
+    """A redirect that was not followed: nothing was sent to its target."""
+
+    code = "redirect_refused"
+
+
+# --- the guard ------------------------------------------------------------------------------------
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
+
+
+def same_origin(url: str, target: str) -> bool:
+    """Whether `target` belongs to the party `url` does: the same scheme, host and port, or the upgrade
+    of `http` to `https` on the same host (default ports)."""
+    source, destination = _origin(url), _origin(target)
+    return source == destination or (
+        source == ("http", destination[1], 80) and destination[::2] == ("https", 443)
+    )
+
+
+def redirect_target(url: str, status_code: int, headers: Mapping[str, str]) -> str | None:
+    """The absolute URL a response redirects to, or None when it is no redirect."""
+    location = headers.get("location")
+    if status_code not in REDIRECT_STATUSES or not location:
+        return None
+    return urljoin(url, location)
+
+
+def _cross_origin_redirect(url: str, status_code: int, headers: Mapping[str, str]) -> RedirectRefused | None:
+    target = redirect_target(url, status_code, headers)
+    if target is None or same_origin(url, target):
+        return None
+    return RedirectRefused(
+        f"Refused to follow a redirect from {origin_of(url)} to another origin ({origin_of(target)}): "
+        "credentials are never sent across origins."
+    )
+
+
+class _Answer(Protocol):
+    status_code: int
+
+    @property
+    def headers(self) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+AnswerT = TypeVar("AnswerT", bound=_Answer)
+
+
+async def _guarded_hop(url: str, send: Callable[[], Awaitable[AnswerT]], raise_as: RaiseAs | None) -> AnswerT:
+    try:
+        await egress_check(url)
+        response = await send()
+        refusal = _cross_origin_redirect(url, response.status_code, response.headers)
+        if refusal is not None:
+            await response.aclose()
+            raise refusal
+    except EgressRefused as exc:
+        raise (raise_as(exc) if raise_as else exc) from None
+    return response
+
+
+class GuardedAsyncTransport(httpx.AsyncBaseTransport):
+    """The guard as an `httpx` async transport."""
+
+    def __init__(self, *, raise_as: RaiseAs | None = None) -> None:
+        self._inner = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
+            )
+        )
+        self._raise_as = raise_as
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await _guarded_hop(
+            str(request.url), lambda: self._inner.handle_async_request(request), self._raise_as
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class GuardedAsyncTransportHttpx2(httpx2.AsyncBaseTransport):
+    """The guard as an `httpx2` async transport (the openai and mcp SDKs)."""
+
+    def __init__(self, *, raise_as: RaiseAs | None = None) -> None:
+        self._inner = httpx2.AsyncHTTPTransport(
+            limits=httpx2.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
+            )
+        )
+        self._raise_as = raise_as
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        return await _guarded_hop(
+            str(request.url), lambda: self._inner.handle_async_request(request), self._raise_as
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class GuardedSyncTransport(httpx.BaseTransport):
+    """The guard as a synchronous `httpx` transport (for an SDK that only takes a sync client)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport(
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
+            )
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        egress_check_sync(url)
+        response = self._inner.handle_request(request)
+        refusal = _cross_origin_redirect(url, response.status_code, response.headers)
+        if refusal is not None:
+            response.close()
+            raise refusal
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _client_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    return {"User-Agent": USER_AGENT, **(headers or {})}
+
+
+def guarded_async_client(
+    *, timeout: float, headers: Mapping[str, str] | None = None, raise_as: RaiseAs | None = None
+) -> httpx.AsyncClient:
+    """An `httpx.AsyncClient` whose every request goes through the guard (redirects within the origin are
+    followed). Close it when done (`async with` or `aclose()`); for SDKs built on httpx (a2a-sdk)."""
+    return httpx.AsyncClient(
+        transport=GuardedAsyncTransport(raise_as=raise_as),
+        timeout=timeout,
+        headers=_client_headers(headers),
+        follow_redirects=True,
+        trust_env=False,
+    )
+
+
+def guarded_async_client_httpx2(
+    *, timeout: float, headers: Mapping[str, str] | None = None, raise_as: RaiseAs | None = None
+) -> httpx2.AsyncClient:
+    """The same as an `httpx2.AsyncClient`, for SDKs built on httpx2 (the openai SDK, mcp)."""
+    return httpx2.AsyncClient(
+        transport=GuardedAsyncTransportHttpx2(raise_as=raise_as),
+        timeout=timeout,
+        headers=_client_headers(headers),
+        follow_redirects=True,
+        trust_env=False,
+    )
+
+
+def guarded_sync_client(*, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.Client:
+    """A synchronous `httpx.Client` through the guard, for an SDK that only takes one (Composio). Blocking:
+    never call it on the event loop."""
+    return httpx.Client(
+        transport=GuardedSyncTransport(),
+        timeout=timeout,
+        headers=_client_headers(headers),
+        follow_redirects=True,
+        trust_env=False,
+    )
+
+
+# --- connectors' requests -------------------------------------------------------------------------
 
 
 @dataclass
@@ -66,14 +265,15 @@ class FetchedResponse:
 
 
 def shared_client() -> httpx.AsyncClient:
-    """One pooled client per event loop (an AsyncClient cannot be shared across loops)."""
+    """One pooled client per event loop (an AsyncClient cannot be shared across loops); `http_request`
+    follows redirects itself, one checked hop at a time."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
         client = httpx.AsyncClient(
+            transport=GuardedAsyncTransport(),
             follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            headers=_client_headers(None),
             trust_env=False,
         )
         _clients[loop] = client
@@ -89,9 +289,12 @@ async def http_request(
     params: dict[str, Any] | None = None,
     json_body: Any = None,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    redirect_allowed: Callable[[str], bool] | None = None,
 ) -> FetchedResponse:
-    """Send one request (following up to 5 checked redirects) and read at most `max_response_bytes`.
+    """Send one request (following up to 5 guarded redirects) and read at most `max_response_bytes`.
 
+    `redirect_allowed(target)` narrows the redirects followed further than the guard does (the http tool:
+    only under its base URL); a redirect it rejects raises `RedirectRefused` before anything is sent there.
     Raises `EgressRefused` for a refused target, `OutboundError` for connection errors and timeouts. An HTTP
     error status is not an exception: callers decide what a 4xx/5xx means for them.
     """
@@ -99,13 +302,17 @@ async def http_request(
     try:
         async with asyncio.timeout(timeout_seconds):
             return await _send(
-                method, url, timeout_seconds, headers, params, json_body, max_response_bytes, started
+                method,
+                url,
+                timeout_seconds,
+                headers,
+                params,
+                json_body,
+                max_response_bytes,
+                redirect_allowed,
+                started,
             )
-    except TimeoutError as exc:
-        raise OutboundError(
-            f"No answer from {origin_of(url)} within {timeout_seconds:g}s.", code="upstream_timeout"
-        ) from exc
-    except httpx.TimeoutException as exc:
+    except (TimeoutError, httpx.TimeoutException) as exc:
         raise OutboundError(
             f"No answer from {origin_of(url)} within {timeout_seconds:g}s.", code="upstream_timeout"
         ) from exc
@@ -123,20 +330,25 @@ async def _send(
     params: dict[str, Any] | None,
     json_body: Any,
     max_response_bytes: int,
+    redirect_allowed: Callable[[str], bool] | None,
     started: float,
 ) -> FetchedResponse:
     client = shared_client()
     request_timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0))
     for _ in range(MAX_REDIRECTS + 1):
-        await egress_check(url)
         request = client.build_request(
             method, url, headers=headers, params=params, json=json_body, timeout=request_timeout
         )
         response = await client.send(request, stream=True)
         try:
-            if response.is_redirect and "location" in response.headers:
-                url = urljoin(str(response.url), response.headers["location"])
-                params = None
+            target = redirect_target(str(response.url), response.status_code, response.headers)
+            if target is not None:
+                if redirect_allowed is not None and not redirect_allowed(target):
+                    raise RedirectRefused(
+                        f"Refused to follow a redirect from {origin_of(url)} to {origin_of(target)}: "
+                        "it leads outside what this connection may call."
+                    )
+                url, params = target, None
                 if response.status_code in (301, 302, 303) and method.upper() != "HEAD":
                     method, json_body = "GET", None
                 continue
@@ -148,7 +360,7 @@ async def _send(
             headers=response.headers,
             content=content,
             truncated=truncated,
-            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+            elapsed_ms=elapsed_ms(started),
             url=str(response.url),
         )
     raise OutboundError(f"Too many redirects from {origin_of(url)}.", code="too_many_redirects")

@@ -12,9 +12,7 @@ Every failure leaves as a `DomainError` whose message never holds the API key.
 import asyncio
 import contextvars
 import hashlib
-import ipaddress
 import json
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +22,8 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 
-from orchestrator_studio.egress import EgressRefused, refusal_reason
 from orchestrator_studio.errors import Conflict, DomainError, NotFound, ServiceUnavailable, ValidationFailed
-from orchestrator_studio.http import OutboundError
+from orchestrator_studio.http import OutboundError, guarded_sync_client
 
 if TYPE_CHECKING:
     from composio import Composio
@@ -296,38 +293,8 @@ def _shared_http_client() -> httpx.Client:
     global _http_client
     with _http_client_lock:
         if _http_client is None:
-            _http_client = httpx.Client(
-                transport=_EgressGuardedTransport(),
-                trust_env=False,
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
-            )
+            _http_client = guarded_sync_client(timeout=CATALOGUE_TIMEOUT_SECONDS)
         return _http_client
-
-
-class _EgressGuardedTransport(httpx.HTTPTransport):
-    """Refuses, before connecting, any host the egress guard forbids (every hop, redirects included)."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
-        port = request.url.port or (443 if request.url.scheme == "https" else 80)
-        for address in _resolve(host, port):
-            reason = refusal_reason(address)
-            if reason:
-                raise EgressRefused(f"Refused to connect to {host}: it is {reason}.")
-        return super().handle_request(request)
-
-
-def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise EgressRefused(f"Cannot resolve host {host!r}.", code="dns_error") from None
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 def _domain_error(exc: Exception, *, api_key: str, base_url: str, subject: str) -> DomainError:

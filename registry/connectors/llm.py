@@ -3,7 +3,8 @@ family takes, a probe, the provider's model list and readable errors.
 
 The SDK's own error messages can quote parts of the API key, so they are never passed on: `llm_error_message`
 builds a sentence from the status code and error type only. Every request the SDK sends goes through the
-egress guard (a transport that checks each hop, redirects included).
+project's guarded HTTP stack (`orchestrator_studio.http`): the egress guard on each hop, and no redirect
+to another origin, so the API key never leaves for a host it was not meant for.
 """
 
 import asyncio
@@ -19,8 +20,8 @@ import openai
 from django.conf import settings
 from django.core.cache import cache
 
-from orchestrator_studio.egress import EgressRefused, egress_check
-from orchestrator_studio.http import connection_failure_reason, origin_of
+from orchestrator_studio.egress import EgressRefused
+from orchestrator_studio.http import connection_failure_reason, guarded_async_client_httpx2, origin_of
 from registry.connectors.results import ProbeResult
 from registry.models import LLMConfig
 
@@ -50,27 +51,18 @@ class LLMUnavailable(openai.OpenAIError):
         self.message = message
 
 
-class _GuardedTransport(httpx2.AsyncBaseTransport):
-    def __init__(self) -> None:
-        self._inner = httpx2.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        try:
-            await egress_check(str(request.url))
-        except EgressRefused as exc:
-            raise LLMEgressRefused(exc.message) from None
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+def _refused(exc: EgressRefused) -> LLMEgressRefused:
+    return LLMEgressRefused(exc.message)
 
 
-class _KeylessAsyncOpenAI(openai.AsyncOpenAI):
-    """For an OpenAI-compatible server that takes no key (a local Ollama or vLLM): no Authorization header
-    at all, rather than a made-up key."""
+# An OpenAI-compatible server that takes no key (a local Ollama or vLLM) gets no Authorization header at
+# all: the SDK insists on a key, so it holds this one, and a request hook takes the header off every request
+# before it is sent. It never leaves the process.
+KEYLESS_PLACEHOLDER = "no-api-key"
 
-    def _validate_headers(self, headers: Any, custom_headers: Any) -> None:
-        return None
+
+async def _without_authorization(request: httpx2.Request) -> None:
+    request.headers.pop("Authorization", None)
 
 
 # --- model families -------------------------------------------------------------------------------
@@ -190,17 +182,11 @@ def _new_client(config: LLMConfig, *, timeout: float, max_retries: int) -> opena
         raise LLMUnavailable(
             f"The LLM config '{config.name}' has no API key: set its api_key or OPENAI_API_KEY."
         )
-    http_client = openai.DefaultAsyncHttpxClient(transport=_GuardedTransport(), trust_env=False)
+    http_client = guarded_async_client_httpx2(timeout=timeout, raise_as=_refused)
     if not api_key:
-        return _KeylessAsyncOpenAI(
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            http_client=http_client,
-            _enforce_credentials=False,
-        )
+        http_client.event_hooks = {"request": [_without_authorization], "response": []}
     return openai.AsyncOpenAI(
-        api_key=api_key,
+        api_key=api_key or KEYLESS_PLACEHOLDER,
         base_url=base_url,
         timeout=timeout,
         max_retries=max_retries,

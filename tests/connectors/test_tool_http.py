@@ -68,10 +68,21 @@ def test_tool_url_joins_under_base():
     assert tool_url("https://api.example.com/v1", "search?q=a b") == "https://api.example.com/v1/search?q=a b"
 
 
-async def test_redirect_out_of_base_url_is_discarded(fake_agent):
+async def test_redirect_out_of_base_url_is_refused_before_it_is_followed(fake_agent):
     fake_agent.script(redirect_reply(f"{fake_agent.base_url}/internal/secrets"))
-    with pytest.raises(ToolError, match="redirected outside"):
+    with pytest.raises(
+        ToolError, match="redirected outside the tool's base URL; the redirect was not followed"
+    ):
         await tool_call(http_tool(fake_agent), {"path": "moved"})
+    assert [r.path for r in fake_agent.requests] == ["/api/v1/moved"]
+
+
+async def test_redirect_under_base_url_is_followed_with_the_token(fake_agent):
+    fake_agent.script(redirect_reply(f"{fake_agent.base_url}/api/v1/new"), json_reply({"moved": True}))
+    output = await tool_call(http_tool(fake_agent), {"path": "old"})
+    assert output == {"status_code": 200, "body": {"moved": True}}
+    assert [r.path for r in fake_agent.requests] == ["/api/v1/old", "/api/v1/new"]
+    assert fake_agent.requests[1].headers["authorization"] == f"Bearer {fake_agent.token}"
 
 
 async def test_body_with_get_is_refused(fake_agent):

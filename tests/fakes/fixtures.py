@@ -12,6 +12,7 @@ from tests.fakes.cubejs_server import FakeCubejs
 from tests.fakes.datasource_server import FakeDatasource
 from tests.fakes.mcp_server import FakeMcpServer
 from tests.fakes.openai_server import FakeOpenAI, FakeOpenAIHost
+from tests.fakes.redirect_server import CrossOriginRedirect
 from tests.fakes.search_server import FakeSearch
 from tests.fakes.server import serve
 
@@ -119,3 +120,12 @@ def make_fake_a2a():
 def fake_a2a(make_fake_a2a):
     """An A2A agent whose card says it streams."""
     return make_fake_a2a()
+
+
+@pytest.fixture
+def cross_origin_redirect():
+    """A server redirecting every request to another origin (`.target`, which records what reaches it)."""
+    redirect = CrossOriginRedirect()
+    with serve(redirect.target) as target_url, serve(redirect) as url:
+        redirect.target.url, redirect.url = target_url, url
+        yield redirect

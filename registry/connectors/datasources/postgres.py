@@ -16,9 +16,7 @@ neither memory nor time.
 
 import asyncio
 import contextlib
-import ipaddress
 import re
-import socket
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, cast
 
@@ -27,7 +25,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from orchestrator_studio.egress import EgressRefused, refusal_reason
+from orchestrator_studio.egress import EgressRefused, egress_check_host
 from orchestrator_studio.errors import DomainError
 from orchestrator_studio.http import OutboundError
 from registry.connectors.datasources.errors import DatasourceTimeout, InvalidQuery
@@ -248,20 +246,12 @@ async def _egress_check(info: dict[str, Any]) -> None:
         host for host in str(info.get("host") or "").split(",") if host and not host.startswith(("/", "@"))
     ]
     hosts += [address for address in str(info.get("hostaddr") or "").split(",") if address]
-    loop = asyncio.get_running_loop()
     for host in hosts:
         try:
-            addresses = [ipaddress.ip_address(host.strip("[]"))]
-        except ValueError:
-            try:
-                infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            except socket.gaierror:
-                continue  # psycopg reports the unknown host in its own words
-            addresses = [ipaddress.ip_address(str(entry[4][0]).split("%")[0]) for entry in infos]
-        for address in addresses:
-            reason = refusal_reason(address)
-            if reason:
-                raise EgressRefused(f"Refused to connect to {host}: it is {reason}.")
+            await egress_check_host(host, DEFAULT_PORT)
+        except EgressRefused as exc:
+            if exc.code != "dns_error":
+                raise  # an unknown host is left to psycopg, which reports it in its own words
 
 
 def _where(info: dict[str, Any]) -> str:

@@ -1,11 +1,11 @@
 """The `http` tool: one HTTP API under a configured base URL. The LLM fills path, query and body; a path
 that would leave the base URL (`..`, an absolute URL, `//host`, in any percent-encoding) is refused before
-anything is sent, and so is a redirect that leads out of it."""
+anything is sent, and a redirect that leads out of it is refused before it is followed."""
 
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from orchestrator_studio.http import FetchedResponse, http_request
+from orchestrator_studio.http import FetchedResponse, RedirectRefused, http_request
 from registry.connectors.scrub import scrub
 from registry.connectors.tools.errors import ToolError
 from registry.models import Tool
@@ -101,17 +101,21 @@ async def call(tool: Tool, arguments: dict[str, Any]) -> Any:
         body = None
     elif method in BODYLESS_METHODS:
         raise ToolError(f"This tool sends {method} requests, which carry no body; use query instead.")
-    response = await http_request(
-        method,
-        url,
-        timeout_seconds=float(config.get("timeout") or 30),
-        headers=_headers(config),
-        params=_query(arguments),
-        json_body=body,
-        max_response_bytes=MAX_RESPONSE_BYTES,
-    )
-    if not _under(response.url, base_url):
-        raise ToolError("The API redirected outside the tool's base URL; its answer was discarded.")
+    try:
+        response = await http_request(
+            method,
+            url,
+            timeout_seconds=float(config.get("timeout") or 30),
+            headers=_headers(config),
+            params=_query(arguments),
+            json_body=body,
+            max_response_bytes=MAX_RESPONSE_BYTES,
+            redirect_allowed=lambda target: _under(target, base_url),
+        )
+    except RedirectRefused:
+        raise ToolError(
+            "The API redirected outside the tool's base URL; the redirect was not followed."
+        ) from None
     text = scrub(response.text, _secrets(tool))
     if not response.ok:
         snippet = text[:MAX_ERROR_SNIPPET].strip()
