@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import connections
 
 from monitoring.scrub import scrub_secrets
+from orchestrator_studio.timing import elapsed_ms
 
 COMPONENT_TIMEOUT_SECONDS = 5.0
 MAX_ERROR_CHARS = 300
@@ -56,12 +57,8 @@ async def _timed(check: Callable[[], Awaitable[None]], limit_seconds: float) -> 
     try:
         await asyncio.wait_for(check(), limit_seconds)
     except Exception as exc:
-        return CheckResult(ok=False, latency_ms=_elapsed_ms(started), error=_describe(exc))
-    return CheckResult(ok=True, latency_ms=_elapsed_ms(started))
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
+        return CheckResult(ok=False, latency_ms=elapsed_ms(started), error=_describe(exc))
+    return CheckResult(ok=True, latency_ms=elapsed_ms(started))
 
 
 def _database_round_trip() -> None:
@@ -114,7 +111,7 @@ async def _probe(entry: Any, limit_seconds: float) -> CheckResult:
     try:
         result = await asyncio.wait_for(probe_entry(entry), limit_seconds)
     except Exception as exc:
-        return CheckResult(ok=False, latency_ms=_elapsed_ms(started), error=_describe(exc))
+        return CheckResult(ok=False, latency_ms=elapsed_ms(started), error=_describe(exc))
     return CheckResult(ok=bool(result.ok), latency_ms=float(result.latency_ms), error=result.error)
 
 
@@ -143,7 +140,7 @@ async def _bounded(report: Awaitable[dict[str, Any]], limit_seconds: float) -> d
     try:
         return await asyncio.wait_for(report, limit_seconds)
     except TimeoutError:
-        return CheckResult(ok=False, latency_ms=_elapsed_ms(started), error="Timed out.").as_dict()
+        return CheckResult(ok=False, latency_ms=elapsed_ms(started), error="Timed out.").as_dict()
 
 
 async def readiness() -> dict[str, CheckResult]:

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 
 from orchestrator_studio.cache import shared_cache
 from orchestrator_studio.errors import DomainError
+from orchestrator_studio.timing import elapsed_ms
 from registry import tool_types
 from registry.connectors import a2a, agents, tools
 from registry.connectors.arguments import argument_errors
@@ -292,7 +293,7 @@ async def catalog_call(
     started = time.perf_counter()
 
     def failed(error: str, output: Any = None) -> CallResult:
-        return CallResult(ok=False, output=output, latency_ms=_since(started), error=error)
+        return CallResult(ok=False, output=output, latency_ms=elapsed_ms(started), error=error)
 
     spec = catalog.functions.get(function_name)
     if spec is None:
@@ -333,27 +334,27 @@ async def _dispatch(
             on_progress=on_progress,
         )
         return CallResult(
-            ok=result.ok, output=result.response, latency_ms=_since(started), error=result.error
+            ok=result.ok, output=result.response, latency_ms=elapsed_ms(started), error=result.error
         )
     if isinstance(entry, ExternalAgent):
         task = arguments["task"] if "task" in arguments else json.dumps(arguments)
         payload = {"task": task, **arguments, "context": context}
         result = await agents.agent_call(entry, payload)
         return CallResult(
-            ok=result.ok, output=result.response, latency_ms=_since(started), error=result.error
+            ok=result.ok, output=result.response, latency_ms=elapsed_ms(started), error=result.error
         )
     if isinstance(entry, DataSource):
         from registry.connectors.datasources import datasource_query
 
         output = await datasource_query(entry, arguments["query"], arguments.get("parameters"))
-        return CallResult(ok=True, output=output, latency_ms=_since(started))
+        return CallResult(ok=True, output=output, latency_ms=elapsed_ms(started))
     if not isinstance(entry, Tool):
         raise TypeError(f"No connector for {type(entry).__name__}.")
     if spec.target is not None:
         output = await mcp.mcp_tool_call(entry, spec.target, arguments, on_progress=on_progress)
-        return CallResult(ok=True, output=output, latency_ms=_since(started))
+        return CallResult(ok=True, output=output, latency_ms=elapsed_ms(started))
     output = await tools.tool_call(entry, arguments)
-    return CallResult(ok=True, output=output, latency_ms=_since(started))
+    return CallResult(ok=True, output=output, latency_ms=elapsed_ms(started))
 
 
 def _json_safe_context(context: dict[str, Any]) -> dict[str, Any]:
@@ -361,7 +362,3 @@ def _json_safe_context(context: dict[str, Any]) -> dict[str, Any]:
         key: value if value is None or isinstance(value, str | int | float | bool) else str(value)
         for key, value in context.items()
     }
-
-
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

@@ -44,6 +44,7 @@ from orchestrator_studio.cache import shared_cache
 from orchestrator_studio.egress import egress_check
 from orchestrator_studio.errors import DomainError
 from orchestrator_studio.http import connection_failure_reason, origin_of
+from orchestrator_studio.timing import elapsed_ms
 from registry.connectors.guarded_http import guarded_httpx_client
 from registry.connectors.results import AgentCallResult, ProbeResult
 from registry.connectors.scrub import scrub
@@ -98,10 +99,6 @@ def a2a_context_id(thread_id: str) -> str:
 
 def _headers(agent: ExternalAgent) -> dict[str, str]:
     return {"Authorization": f"Bearer {agent.auth_token}"} if agent.auth_token else {}
-
-
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def _scrubbed(agent: ExternalAgent, text: str) -> str:
@@ -230,16 +227,18 @@ async def a2a_probe(agent: ExternalAgent) -> ProbeResult:
             card = await a2a_card(agent, http, refresh=True)
     except TimeoutError:
         error = f"The agent card at {origin_of(agent.url)} did not answer within {timeout_seconds:g}s."
-        return ProbeResult(ok=False, latency_ms=_since(started), error=error, detail={"status_code": None})
+        return ProbeResult(
+            ok=False, latency_ms=elapsed_ms(started), error=error, detail={"status_code": None}
+        )
     except A2AAgentError as exc:
         detail = {"status_code": exc.http_status}
-        return ProbeResult(ok=False, latency_ms=_since(started), error=exc.message, detail=detail)
+        return ProbeResult(ok=False, latency_ms=elapsed_ms(started), error=exc.message, detail=detail)
     except DomainError as exc:
         return ProbeResult(
-            ok=False, latency_ms=_since(started), error=exc.message, detail={"status_code": None}
+            ok=False, latency_ms=elapsed_ms(started), error=exc.message, detail={"status_code": None}
         )
     return ProbeResult(
-        ok=True, latency_ms=_since(started), detail={"status_code": 200, "card": card_summary(card)}
+        ok=True, latency_ms=elapsed_ms(started), detail={"status_code": 200, "card": card_summary(card)}
     )
 
 
@@ -372,21 +371,21 @@ async def a2a_call(
         error = f"The A2A agent '{agent.name}' did not finish within {timeout_seconds:g}s"
         error += f" (its task was {outcome.state} and has been cancelled)." if outcome.task_id else "."
         return AgentCallResult(
-            False, None, _since(started), outcome.response(agent) if outcome.task_id else None, error
+            False, None, elapsed_ms(started), outcome.response(agent) if outcome.task_id else None, error
         )
     except A2AAgentError as exc:
-        return AgentCallResult(False, exc.http_status, _since(started), None, exc.message)
+        return AgentCallResult(False, exc.http_status, elapsed_ms(started), None, exc.message)
     except DomainError as exc:
-        return AgentCallResult(False, None, _since(started), None, exc.message)
+        return AgentCallResult(False, None, elapsed_ms(started), None, exc.message)
     if context_id:
         await _remember_pending(agent, context_id, outcome)
     response = outcome.response(agent)
     if outcome.state == "completed" or outcome.state in INTERRUPTED_STATES:
-        return AgentCallResult(True, 200, _since(started), response)
+        return AgentCallResult(True, 200, elapsed_ms(started), response)
     error = f"The A2A agent's task ended {outcome.state}" + (
         f": {response['text'][:500]}" if response["text"] else "."
     )
-    return AgentCallResult(False, 200, _since(started), response, error)
+    return AgentCallResult(False, 200, elapsed_ms(started), response, error)
 
 
 async def _remember_pending(agent: ExternalAgent, context_id: str, outcome: A2AOutcome) -> None:

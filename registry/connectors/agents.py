@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 
 from orchestrator_studio.errors import DomainError, ValidationFailed
 from orchestrator_studio.http import FetchedResponse, http_request
+from orchestrator_studio.timing import elapsed_ms
 from registry.connectors.a2a import a2a_call, a2a_probe
 from registry.connectors.results import AgentCallResult, ProbeResult
 from registry.connectors.scrub import scrub
@@ -38,10 +39,6 @@ def _url(agent: ExternalAgent, path: str) -> str:
     return agent.url.rstrip("/") + path
 
 
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
 async def agent_probe(agent: ExternalAgent) -> ProbeResult:
     """`GET url+health_path`: ok on a 2xx answer within the agent's timeout (at most 10 s). An A2A agent:
     its card read and validated afresh."""
@@ -58,7 +55,7 @@ async def agent_probe(agent: ExternalAgent) -> ProbeResult:
         )
     except DomainError as exc:
         return ProbeResult(
-            ok=False, latency_ms=_since(started), error=exc.message, detail={"status_code": None}
+            ok=False, latency_ms=elapsed_ms(started), error=exc.message, detail={"status_code": None}
         )
     error = None if response.ok else f"The health check answered HTTP {response.status_code}."
     return ProbeResult(
@@ -99,7 +96,7 @@ async def agent_call(agent: ExternalAgent, payload: Any, *, endpoint: str | None
         )
     except DomainError as exc:
         return AgentCallResult(
-            ok=False, status_code=None, latency_ms=_since(started), response=None, error=exc.message
+            ok=False, status_code=None, latency_ms=elapsed_ms(started), response=None, error=exc.message
         )
     body, body_error = _answer(agent, response)
     error = body_error

@@ -22,6 +22,7 @@ from django.core.cache import cache
 
 from orchestrator_studio.egress import EgressRefused
 from orchestrator_studio.http import connection_failure_reason, guarded_async_client_httpx2, origin_of
+from orchestrator_studio.timing import elapsed_ms
 from registry.connectors.results import ProbeResult
 from registry.models import LLMConfig
 
@@ -280,10 +281,6 @@ def _failure(exc: BaseException, config: LLMConfig) -> str:
 # --- probe, test, models --------------------------------------------------------------------------
 
 
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
 async def llm_probe(config: LLMConfig) -> ProbeResult:
     """`GET /models`, then a one-token completion with reasoning off, within a hard timeout. Any error
     status is a failure."""
@@ -303,10 +300,12 @@ async def llm_probe(config: LLMConfig) -> ProbeResult:
             if not completion.choices:
                 raise ValueError("no choices")
     except Exception as exc:
-        return ProbeResult(ok=False, latency_ms=_since(started), error=_failure(exc, config), detail=detail)
+        return ProbeResult(
+            ok=False, latency_ms=elapsed_ms(started), error=_failure(exc, config), detail=detail
+        )
     note = "" if config.model in listed else f" ('{config.model}' is not in the provider's list)"
     detail["detail"] = f"Listed {len(listed)} models{note}; a 1-token completion answered."
-    return ProbeResult(ok=True, latency_ms=_since(started), detail=detail)
+    return ProbeResult(ok=True, latency_ms=elapsed_ms(started), detail=detail)
 
 
 async def llm_answer(config: LLMConfig, prompt: str | None) -> dict[str, Any]:
@@ -322,11 +321,11 @@ async def llm_answer(config: LLMConfig, prompt: str | None) -> dict[str, Any]:
             )
             answer = completion.choices[0].message.content or ""
     except Exception as exc:
-        return {"ok": False, "latency_ms": _since(started), **result, "error": _failure(exc, config)}
+        return {"ok": False, "latency_ms": elapsed_ms(started), **result, "error": _failure(exc, config)}
     usage = completion.usage
     return {
         "ok": True,
-        "latency_ms": _since(started),
+        "latency_ms": elapsed_ms(started),
         **result,
         "response": answer[:MAX_TEST_ANSWER_CHARS],
         "usage": {

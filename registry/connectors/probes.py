@@ -3,6 +3,7 @@
 import logging
 import time
 
+from orchestrator_studio.timing import elapsed_ms
 from registry.connectors.agents import agent_probe
 from registry.connectors.llm import llm_probe
 from registry.connectors.results import ProbeResult
@@ -30,4 +31,4 @@ async def probe_entry(entry: RegistryEntry) -> ProbeResult:
     except Exception as exc:
         logger.exception("Probing %s %r failed unexpectedly", type(entry).__name__, entry.name)
         error = f"The probe failed unexpectedly ({type(exc).__name__})."
-    return ProbeResult(ok=False, latency_ms=round((time.perf_counter() - started) * 1000, 1), error=error)
+    return ProbeResult(ok=False, latency_ms=elapsed_ms(started), error=error)

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from orchestrator_studio.errors import NotFound, ValidationFailed
 from orchestrator_studio.inputs import validated
+from orchestrator_studio.timing import elapsed_ms
 from threads import memory, selectors, services
 from threads.api import serializers as api
 from threads.models import Message, Run, RunEvent, Thread
@@ -170,15 +171,11 @@ def _memory_health(user: Any) -> tuple[dict[str, Any], int]:
         logger.warning("Memory store unreachable: %s", type(exc).__name__)
         body = {
             "status": "down",
-            "latency_ms": _ms_since(started),
+            "latency_ms": elapsed_ms(started),
             "error": "The message store is unreachable.",
         }
         return body, status.HTTP_503_SERVICE_UNAVAILABLE
-    return {"status": "ok", "latency_ms": _ms_since(started), **counts}, status.HTTP_200_OK
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
+    return {"status": "ok", "latency_ms": elapsed_ms(started), **counts}, status.HTTP_200_OK
 
 
 @extend_schema(tags=["memory"])

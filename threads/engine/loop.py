@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from orchestrator_studio.timing import elapsed_ms
 from registry.catalog import Catalog, catalog_build, catalog_call
 from registry.connectors.llm import LLMUnavailable, llm_client, llm_completion_options, model_capabilities
 from registry.connectors.results import CallResult
@@ -96,7 +97,7 @@ class RunState:
 
     def first_token(self) -> None:
         if self.ttft_ms is None:
-            self.ttft_ms = round((time.perf_counter() - self.started) * 1000, 1)
+            self.ttft_ms = elapsed_ms(self.started)
 
 
 # --- database steps (each runs in a thread) -----------------------------------------------------------
@@ -479,7 +480,7 @@ async def _tool_call_one(
             result = await catalog_call(catalog, call.name, arguments, context=context)
         except Exception:
             logger.exception("Function %s failed unexpectedly", call.name)
-            latency = round((time.perf_counter() - started) * 1000, 1)
+            latency = elapsed_ms(started)
             error = f"{call.name} failed unexpectedly."
             result = CallResult(ok=False, output=None, latency_ms=latency, error=error)
     run_metrics().tool_call(kind=kind, ok=result.ok, latency_seconds=result.latency_ms / 1000)

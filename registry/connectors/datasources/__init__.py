@@ -20,6 +20,7 @@ from django.core.cache import cache
 
 from orchestrator_studio.errors import DomainError, ValidationFailed
 from orchestrator_studio.http import OutboundError
+from orchestrator_studio.timing import elapsed_ms
 from registry.connectors.datasources import cubejs, http, postgres
 from registry.connectors.datasources.errors import scrubbed, secrets_of
 from registry.connectors.results import ProbeResult
@@ -51,10 +52,6 @@ def _backend(datasource: DataSource) -> ModuleType:
     return backend
 
 
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
 async def _guarded(datasource: DataSource, action: str, call: Awaitable[Any]) -> Any:
     """Await `call`: a `DomainError` leaves with the datasource's secrets masked, anything unexpected as an
     `OutboundError` (logged, masked too), so no caller ever turns a datasource failure into a 500."""
@@ -78,8 +75,8 @@ async def datasource_probe(datasource: DataSource) -> ProbeResult:
         await _guarded(datasource, "the connection test", _backend(datasource).probe(datasource))
     except DomainError as exc:
         logger.info("Datasource %s: test failed: %s", datasource.name, exc.message)
-        return ProbeResult(ok=False, latency_ms=_since(started), error=exc.message)
-    return ProbeResult(ok=True, latency_ms=_since(started))
+        return ProbeResult(ok=False, latency_ms=elapsed_ms(started), error=exc.message)
+    return ProbeResult(ok=True, latency_ms=elapsed_ms(started))
 
 
 async def datasource_query(
@@ -98,7 +95,7 @@ async def datasource_query(
     except DomainError as exc:
         logger.info("Datasource %s: query failed (%s): %s", datasource.name, exc.code, exc.message)
         raise
-    result["latency_ms"] = _since(started)
+    result["latency_ms"] = elapsed_ms(started)
     logger.info(
         "Datasource %s: query returned %d rows%s in %.1f ms",
         datasource.name,

@@ -10,6 +10,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from orchestrator_studio.errors import DomainError
+from orchestrator_studio.timing import elapsed_ms
 from registry.connectors.results import ProbeResult
 from registry.connectors.tools import code_executor, composio_tool, http, mcp, web_search
 from registry.connectors.tools.errors import ToolError
@@ -60,12 +61,8 @@ async def tool_probe(tool: Tool) -> ProbeResult:
     try:
         result = await _module(tool).probe(tool)
     except DomainError as exc:
-        return ProbeResult(ok=False, latency_ms=_since(started), error=exc.message)
-    return ProbeResult(ok=True, latency_ms=_since(started), detail={"result": result})
-
-
-def _since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
+        return ProbeResult(ok=False, latency_ms=elapsed_ms(started), error=exc.message)
+    return ProbeResult(ok=True, latency_ms=elapsed_ms(started), detail={"result": result})
 
 
 async def tool_test(tool: Tool, arguments: dict[str, Any] | None) -> dict[str, Any]:
@@ -85,8 +82,8 @@ async def tool_test(tool: Tool, arguments: dict[str, Any] | None) -> dict[str, A
         logger.exception("Testing tool %r failed unexpectedly", tool.name)
         error = f"The tool '{tool.name}' failed unexpectedly ({type(exc).__name__})."
     else:
-        return {"ok": True, "latency_ms": _since(started), "result": result}
-    return {"ok": False, "latency_ms": _since(started), "error": error}
+        return {"ok": True, "latency_ms": elapsed_ms(started), "result": result}
+    return {"ok": False, "latency_ms": elapsed_ms(started), "error": error}
 
 
 def _enabled_mcp_servers() -> list[Tool]:
