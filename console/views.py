@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from console import selectors
-from orchestrator_studio.errors import DomainError, error_response
+from orchestrator_studio.errors import DomainError, domain_error_response, error_response
 from threads.models import Thread
 from threads.services import thread_create
 
@@ -74,4 +74,4 @@ def dashboard_figures(request: HttpRequest) -> JsonResponse:
     try:
         return JsonResponse(selectors.dashboard_figures(window=window))
     except DomainError as exc:
-        return error_response(exc.status_code, exc.code, exc.message)
+        return domain_error_response(exc)

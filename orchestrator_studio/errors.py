@@ -49,8 +49,15 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
     return {"error": error}
 
 
-def error_response(status_code: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status_code)
+def error_response(
+    status_code: int, code: str, message: str, fields: dict[str, Any] | None = None
+) -> JsonResponse:
+    return JsonResponse(error_body(code, message, fields), status=status_code)
+
+
+def domain_error_response(exc: DomainError) -> JsonResponse:
+    """The envelope of a `DomainError` outside DRF (plain Django views: async API views, the console)."""
+    return error_response(exc.status_code, exc.code, exc.message, exc.fields)
 
 
 def django_validation_fields(exc: DjangoValidationError) -> dict[str, list[str]]:

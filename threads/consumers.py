@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 
-from orchestrator_studio.errors import DomainError, NotFound, ValidationFailed
+from orchestrator_studio.errors import DomainError, NotFound, ValidationFailed, error_body
 from orchestrator_studio.inputs import validated
 from threads import services
 from threads.engine.events import Event
@@ -210,10 +210,7 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
     async def send_error(self, code: str, message: str, fields: dict[str, Any] | None = None) -> None:
-        error: dict[str, Any] = {"code": code, "message": message}
-        if fields:
-            error["fields"] = fields
-        await self.send_json({"type": "error", "error": error})
+        await self.send_json({"type": "error", **error_body(code, message, fields)})
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:

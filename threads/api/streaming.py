@@ -21,7 +21,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from orchestrator_studio.auth import token_from_header, user_for_token
-from orchestrator_studio.errors import DomainError, NotFound, ValidationFailed, error_body, error_response
+from orchestrator_studio.errors import (
+    DomainError,
+    NotFound,
+    ValidationFailed,
+    domain_error_response,
+    error_response,
+)
 from orchestrator_studio.inputs import validated
 from registry.selectors import llm_config_default
 from threads import services
@@ -60,7 +66,7 @@ def async_api_view(view: AsyncView) -> AsyncView:
         try:
             return await view(request, *args, **kwargs)
         except DomainError as exc:
-            return JsonResponse(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+            return domain_error_response(exc)
 
     return csrf_exempt(wrapper)
 
