@@ -15,6 +15,8 @@ from registry.connectors.composio import (
     composio_tool_probe,
     composio_tool_schema,
 )
+from registry.connectors.tools import tool_probe
+from tests.connectors import factories
 
 ISSUE = {"owner": "acme", "repo": "rockets", "title": "Fuel leak"}
 
@@ -130,13 +132,22 @@ async def test_execute_without_an_api_key_is_service_unavailable(settings):
 
 
 async def test_probe_passes_for_a_tool_that_needs_no_connection(fake_composio):
-    await composio_tool_probe({"slug": "HACKERNEWS_GET_ITEM_WITH_ID"})
+    result = await tool_probe(factories.tool(type="composio", config={"slug": "HACKERNEWS_GET_ITEM_WITH_ID"}))
+
+    assert result.ok, result.error
+    asked = [r.path for r in fake_composio.api_requests("GET")]
+    assert asked == ["/api/v3.1/tools/HACKERNEWS_GET_ITEM_WITH_ID"]
 
 
 async def test_probe_passes_when_the_user_is_connected(fake_composio):
     fake_composio.add_account(user_id="user-7", toolkit="github")
+    tool = factories.tool(type="composio", config={"slug": "GITHUB_STAR_A_REPOSITORY", "user_id": "user-7"})
 
-    await composio_tool_probe({"slug": "GITHUB_STAR_A_REPOSITORY", "user_id": "user-7"})
+    result = await tool_probe(tool)
+
+    assert result.ok, result.error
+    [accounts] = fake_composio.api_requests("GET", "/api/v3.1/connected_accounts")
+    assert accounts.query["user_ids"] == ["user-7"]
 
 
 async def test_probe_fails_when_the_user_has_no_active_connection(fake_composio):

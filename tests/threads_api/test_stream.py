@@ -10,6 +10,7 @@ from tests.threads_api.conftest import (
     execute,
     final_content,
     initiate,
+    parse_sse,
     read_sse,
     run_count,
     run_status,
@@ -81,15 +82,29 @@ async def test_stream_resumes_after_last_event_id_and_last_id(alice, llm, fake_o
 
 
 async def test_stream_joined_mid_run_has_no_gap_or_duplicate(alice, llm, fake_openai):
-    fake_openai.script(text(ANSWER, chunks=10, chunk_delay=0.08))
+    # The answer stalls after four of its ten pieces, so the run is still going whenever the stream joins;
+    # it ends when it is cancelled, after the stream has relayed a delta.
+    fake_openai.script(text(ANSWER, chunks=10, hang_after=4))
     thread_id = await initiate(alice)
     run_id = (await execute(alice, thread_id)).json()["run_id"]
-    await asyncio.sleep(0.3)
-    frames, _ = await read_sse(await alice.get(f"/api/agent/{thread_id}/stream?last_id=2"))
+    stream = await alice.get(f"/api/agent/{thread_id}/stream?last_id=2")
+    chunks = aiter(stream.streaming_content)
+    body = ""
+    while "event: message.delta" not in body:
+        body += (await asyncio.wait_for(anext(chunks), 10)).decode()
+    assert (await alice.post(f"/api/runs/{run_id}/cancel")).status_code == 202
+
+    async def rest() -> str:
+        return "".join([chunk.decode() async for chunk in chunks])
+
+    frames, _ = parse_sse(body + await asyncio.wait_for(rest(), 20))
     events = [f["data"] for f in frames]
     assert [e["seq"] for e in events] == list(range(3, 3 + len(events)))
-    assert events[-1]["type"] == "run.completed"
-    assert await run_status(run_id) == "completed"
+    assert events[-1]["type"] == "run.cancelled"
+    streamed = deltas_text(events)
+    assert streamed
+    assert ANSWER.startswith(streamed)
+    assert await run_status(run_id) == "cancelled"
 
 
 async def test_idle_stream_sends_pings(alice, llm, fake_openai, settings):
