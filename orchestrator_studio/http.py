@@ -22,9 +22,9 @@ import json
 import socket
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -44,6 +44,7 @@ MAX_CONNECTIONS = 200
 MAX_KEEPALIVE_CONNECTIONS = 50
 
 RaiseAs = Callable[[EgressRefused], BaseException]
+LimitsT = TypeVar("LimitsT")
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
@@ -99,80 +100,54 @@ def _cross_origin_redirect(url: str, status_code: int, headers: Mapping[str, str
     )
 
 
-class _Answer(Protocol):
-    status_code: int
-
-    @property
-    def headers(self) -> Any: ...
-
-    async def aclose(self) -> None: ...
+def _limits(limits: Callable[..., LimitsT]) -> LimitsT:
+    return limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS)
 
 
-AnswerT = TypeVar("AnswerT", bound=_Answer)
+class _AsyncGuard:
+    """The guard around an async transport; the same for `httpx` and `httpx2` (their transports differ in
+    type only)."""
+
+    def __init__(self, inner: Any, raise_as: RaiseAs | None) -> None:
+        self._inner = inner
+        self._raise_as = raise_as
+
+    async def handle_async_request(self, request: Any) -> Any:
+        url = str(request.url)
+        try:
+            await egress_check(url)
+            response = await self._inner.handle_async_request(request)
+            refusal = _cross_origin_redirect(url, response.status_code, response.headers)
+            if refusal is not None:
+                await response.aclose()
+                raise refusal
+        except EgressRefused as exc:
+            raise (self._raise_as(exc) if self._raise_as else exc) from None
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
-async def _guarded_hop(url: str, send: Callable[[], Awaitable[AnswerT]], raise_as: RaiseAs | None) -> AnswerT:
-    try:
-        await egress_check(url)
-        response = await send()
-        refusal = _cross_origin_redirect(url, response.status_code, response.headers)
-        if refusal is not None:
-            await response.aclose()
-            raise refusal
-    except EgressRefused as exc:
-        raise (raise_as(exc) if raise_as else exc) from None
-    return response
-
-
-class GuardedAsyncTransport(httpx.AsyncBaseTransport):
+class GuardedAsyncTransport(_AsyncGuard, httpx.AsyncBaseTransport):
     """The guard as an `httpx` async transport."""
 
     def __init__(self, *, raise_as: RaiseAs | None = None) -> None:
-        self._inner = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
-            )
-        )
-        self._raise_as = raise_as
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await _guarded_hop(
-            str(request.url), lambda: self._inner.handle_async_request(request), self._raise_as
-        )
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+        super().__init__(httpx.AsyncHTTPTransport(limits=_limits(httpx.Limits)), raise_as)
 
 
-class GuardedAsyncTransportHttpx2(httpx2.AsyncBaseTransport):
+class GuardedAsyncTransportHttpx2(_AsyncGuard, httpx2.AsyncBaseTransport):
     """The guard as an `httpx2` async transport (the openai and mcp SDKs)."""
 
     def __init__(self, *, raise_as: RaiseAs | None = None) -> None:
-        self._inner = httpx2.AsyncHTTPTransport(
-            limits=httpx2.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
-            )
-        )
-        self._raise_as = raise_as
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        return await _guarded_hop(
-            str(request.url), lambda: self._inner.handle_async_request(request), self._raise_as
-        )
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+        super().__init__(httpx2.AsyncHTTPTransport(limits=_limits(httpx2.Limits)), raise_as)
 
 
 class GuardedSyncTransport(httpx.BaseTransport):
     """The guard as a synchronous `httpx` transport (for an SDK that only takes a sync client)."""
 
     def __init__(self) -> None:
-        self._inner = httpx.HTTPTransport(
-            limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
-            )
-        )
+        self._inner = httpx.HTTPTransport(limits=_limits(httpx.Limits))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
@@ -188,8 +163,15 @@ class GuardedSyncTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-def _client_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    return {"User-Agent": USER_AGENT, **(headers or {})}
+def _client_options(timeout: float, headers: Mapping[str, str] | None) -> dict[str, Any]:
+    """What every guarded client shares: its timeout, our User-Agent, redirects followed (the guard refuses
+    those to another origin) and no proxy settings taken from the environment."""
+    return {
+        "timeout": timeout,
+        "headers": {"User-Agent": USER_AGENT, **(headers or {})},
+        "follow_redirects": True,
+        "trust_env": False,
+    }
 
 
 def guarded_async_client(
@@ -198,11 +180,7 @@ def guarded_async_client(
     """An `httpx.AsyncClient` whose every request goes through the guard (redirects within the origin are
     followed). Close it when done (`async with` or `aclose()`); for SDKs built on httpx (a2a-sdk)."""
     return httpx.AsyncClient(
-        transport=GuardedAsyncTransport(raise_as=raise_as),
-        timeout=timeout,
-        headers=_client_headers(headers),
-        follow_redirects=True,
-        trust_env=False,
+        transport=GuardedAsyncTransport(raise_as=raise_as), **_client_options(timeout, headers)
     )
 
 
@@ -211,24 +189,14 @@ def guarded_async_client_httpx2(
 ) -> httpx2.AsyncClient:
     """The same as an `httpx2.AsyncClient`, for SDKs built on httpx2 (the openai SDK, mcp)."""
     return httpx2.AsyncClient(
-        transport=GuardedAsyncTransportHttpx2(raise_as=raise_as),
-        timeout=timeout,
-        headers=_client_headers(headers),
-        follow_redirects=True,
-        trust_env=False,
+        transport=GuardedAsyncTransportHttpx2(raise_as=raise_as), **_client_options(timeout, headers)
     )
 
 
 def guarded_sync_client(*, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.Client:
     """A synchronous `httpx.Client` through the guard, for an SDK that only takes one (Composio). Blocking:
     never call it on the event loop."""
-    return httpx.Client(
-        transport=GuardedSyncTransport(),
-        timeout=timeout,
-        headers=_client_headers(headers),
-        follow_redirects=True,
-        trust_env=False,
-    )
+    return httpx.Client(transport=GuardedSyncTransport(), **_client_options(timeout, headers))
 
 
 # --- connectors' requests -------------------------------------------------------------------------
@@ -273,7 +241,7 @@ def shared_client() -> httpx.AsyncClient:
         client = httpx.AsyncClient(
             transport=GuardedAsyncTransport(),
             follow_redirects=False,
-            headers=_client_headers(None),
+            headers={"User-Agent": USER_AGENT},
             trust_env=False,
         )
         _clients[loop] = client

@@ -2,9 +2,18 @@
 sends anything there (issue 11, point 3). `cross_origin_redirect` answers every request with a redirect to
 a second server on another port; whatever reaches that second server would be a leak."""
 
+import asyncio
+
 import pytest
 
-from orchestrator_studio.http import RedirectRefused, http_request, same_origin
+from orchestrator_studio.http import (
+    RedirectRefused,
+    guarded_async_client,
+    guarded_async_client_httpx2,
+    guarded_sync_client,
+    http_request,
+    same_origin,
+)
 from registry.connectors.agents import agent_call, agent_probe
 from registry.connectors.composio import composio_toolkits
 from registry.connectors.datasources import datasource_probe, datasource_query
@@ -68,6 +77,38 @@ def test_same_origin_is_scheme_host_and_port_or_an_upgrade_to_https():
     assert not same_origin("http://api.example.com:8080/a", "https://api.example.com/a")
     assert not same_origin("http://api.example.com/a", "http://evil.example.com/a")
     assert not same_origin("http://127.0.0.1:8210/a", "http://localhost:8210/a")
+
+
+async def test_the_clients_given_to_sdks_refuse_it_too(cross_origin_redirect):
+    async with guarded_async_client(timeout=5) as client:
+        with pytest.raises(RedirectRefused, match=REFUSED):
+            await client.get(f"{cross_origin_redirect.url}/a", headers={"Authorization": f"Bearer {SECRET}"})
+    async with guarded_async_client_httpx2(timeout=5) as client2:
+        with pytest.raises(RedirectRefused, match=REFUSED):
+            await client2.get(f"{cross_origin_redirect.url}/b", headers={"Authorization": f"Bearer {SECRET}"})
+    with guarded_sync_client(timeout=5) as sync_client, pytest.raises(RedirectRefused, match=REFUSED):
+        await asyncio.to_thread(sync_client.get, f"{cross_origin_redirect.url}/c")
+    assert [r.path for r in cross_origin_redirect.requests] == ["/a", "/b", "/c"]
+    assert cross_origin_redirect.target.requests == []
+
+
+async def test_the_clients_given_to_sdks_follow_redirects_within_the_origin(fake_agent):
+    fake_agent.script(redirect_reply(f"{fake_agent.base_url}/here"), json_reply({"answer": 42}))
+    token = {"Authorization": f"Bearer {fake_agent.token}"}
+    async with guarded_async_client(timeout=5, headers=token) as client:
+        response = await client.get(f"{fake_agent.base_url}/there")
+    assert response.json() == {"answer": 42}
+    assert [r.path for r in fake_agent.requests] == ["/there", "/here"]
+    assert fake_agent.requests[1].headers["authorization"] == token["Authorization"]
+
+
+async def test_an_sdk_can_have_the_refusal_raised_as_its_own_error():
+    class SDKError(Exception):
+        pass
+
+    async with guarded_async_client_httpx2(timeout=5, raise_as=lambda exc: SDKError(exc.message)) as client:
+        with pytest.raises(SDKError, match="cloud metadata"):
+            await client.get("http://169.254.169.254/latest/meta-data/")
 
 
 # --- every connector kind -------------------------------------------------------------------------
