@@ -208,3 +208,12 @@ async def test_composio_sends_no_api_key_across_origins(cross_origin_redirect, s
     with pytest.raises(Exception, match=REFUSED):
         await composio_toolkits()
     assert cross_origin_redirect.target.requests == []
+
+
+def test_datasource_query_endpoint_answers_403_redirect_refused(cross_origin_redirect, staff_client):
+    factories.datasource(name="moved", url=f"{cross_origin_redirect.url}/data", auth_token=SECRET)
+    response = staff_client.post("/api/datasources/moved/query", {"query": "customers"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "redirect_refused"
+    assert SECRET not in response.content.decode()
+    assert cross_origin_redirect.target.requests == []
