@@ -12,6 +12,8 @@ What to use:
 - an SDK built on `httpx` that takes a client (a2a-sdk): `guarded_async_client(timeout=...)`;
 - an SDK built on `httpx2` (the openai SDK, mcp): `guarded_async_client_httpx2(timeout=...)`;
 - an SDK that insists on a synchronous `httpx.Client` (Composio): `guarded_sync_client(timeout=...)`.
+Each takes `timeout` (seconds; connecting gets at most 10 of them) and `headers` (sent with every request,
+the caller's credentials included); set `client.event_hooks` for more. Close the client when done.
 A refusal raises `EgressRefused` (or its subclass `RedirectRefused`, both `DomainError`s) from inside the
 SDK's call. An SDK that wraps or retries what its transport raises can be given `raise_as`, which turns the
 refusal into an exception that SDK passes on as it is (the openai SDK: an `OpenAIError`).
@@ -40,6 +42,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 USER_AGENT = f"OrchestratorStudio/{__version__}"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_CONNECT_SECONDS = 10.0
 MAX_CONNECTIONS = 200
 MAX_KEEPALIVE_CONNECTIONS = 50
 
@@ -163,11 +166,14 @@ class GuardedSyncTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-def _client_options(timeout: float, headers: Mapping[str, str] | None) -> dict[str, Any]:
-    """What every guarded client shares: its timeout, our User-Agent, redirects followed (the guard refuses
-    those to another origin) and no proxy settings taken from the environment."""
+def _client_options(
+    timeout_class: Callable[..., Any], timeout: float, headers: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """What every guarded client shares: its timeout (connecting within at most 10 s of it), our User-Agent,
+    redirects followed (the guard refuses those to another origin) and no proxy settings taken from the
+    environment."""
     return {
-        "timeout": timeout,
+        "timeout": timeout_class(timeout, connect=min(timeout, MAX_CONNECT_SECONDS)),
         "headers": {"User-Agent": USER_AGENT, **(headers or {})},
         "follow_redirects": True,
         "trust_env": False,
@@ -180,7 +186,7 @@ def guarded_async_client(
     """An `httpx.AsyncClient` whose every request goes through the guard (redirects within the origin are
     followed). Close it when done (`async with` or `aclose()`); for SDKs built on httpx (a2a-sdk)."""
     return httpx.AsyncClient(
-        transport=GuardedAsyncTransport(raise_as=raise_as), **_client_options(timeout, headers)
+        transport=GuardedAsyncTransport(raise_as=raise_as), **_client_options(httpx.Timeout, timeout, headers)
     )
 
 
@@ -189,14 +195,15 @@ def guarded_async_client_httpx2(
 ) -> httpx2.AsyncClient:
     """The same as an `httpx2.AsyncClient`, for SDKs built on httpx2 (the openai SDK, mcp)."""
     return httpx2.AsyncClient(
-        transport=GuardedAsyncTransportHttpx2(raise_as=raise_as), **_client_options(timeout, headers)
+        transport=GuardedAsyncTransportHttpx2(raise_as=raise_as),
+        **_client_options(httpx2.Timeout, timeout, headers),
     )
 
 
 def guarded_sync_client(*, timeout: float, headers: Mapping[str, str] | None = None) -> httpx.Client:
     """A synchronous `httpx.Client` through the guard, for an SDK that only takes one (Composio). Blocking:
     never call it on the event loop."""
-    return httpx.Client(transport=GuardedSyncTransport(), **_client_options(timeout, headers))
+    return httpx.Client(transport=GuardedSyncTransport(), **_client_options(httpx.Timeout, timeout, headers))
 
 
 # --- connectors' requests -------------------------------------------------------------------------
@@ -302,7 +309,7 @@ async def _send(
     started: float,
 ) -> FetchedResponse:
     client = shared_client()
-    request_timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0))
+    request_timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, MAX_CONNECT_SECONDS))
     for _ in range(MAX_REDIRECTS + 1):
         request = client.build_request(
             method, url, headers=headers, params=params, json=json_body, timeout=request_timeout

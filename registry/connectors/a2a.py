@@ -43,9 +43,8 @@ from django.conf import settings
 from orchestrator_studio.cache import shared_cache
 from orchestrator_studio.egress import egress_check
 from orchestrator_studio.errors import DomainError
-from orchestrator_studio.http import connection_failure_reason, origin_of
+from orchestrator_studio.http import connection_failure_reason, guarded_async_client, origin_of
 from orchestrator_studio.timing import elapsed_ms
-from registry.connectors.guarded_http import guarded_httpx_client
 from registry.connectors.results import AgentCallResult, ProbeResult
 from registry.connectors.scrub import scrub
 from registry.models import ExternalAgent
@@ -214,7 +213,7 @@ async def a2a_function_description(agent: ExternalAgent) -> str:
 
 @asynccontextmanager
 async def _http(agent: ExternalAgent, timeout_seconds: float) -> AsyncIterator[httpx.AsyncClient]:
-    async with guarded_httpx_client(headers=_headers(agent), timeout_seconds=timeout_seconds) as http:
+    async with guarded_async_client(timeout=timeout_seconds, headers=_headers(agent)) as http:
         yield http
 
 

@@ -217,3 +217,27 @@ def test_datasource_query_endpoint_answers_403_redirect_refused(cross_origin_red
     assert response.json()["error"]["code"] == "redirect_refused"
     assert SECRET not in response.content.decode()
     assert cross_origin_redirect.target.requests == []
+
+
+async def test_mcp_tool_server_sends_no_token_across_origins(cross_origin_redirect):
+    tool = factories.tool(
+        name="remote",
+        type="mcp",
+        config={"url": f"{cross_origin_redirect.url}/mcp", "auth_token": SECRET, "timeout": 5},
+    )
+    probed = await tool_probe(tool)
+    assert not probed.ok
+    assert REFUSED in probed.error
+    assert cross_origin_redirect.requests
+    assert cross_origin_redirect.target.requests == []
+
+
+async def test_a2a_agent_sends_no_token_across_origins(cross_origin_redirect):
+    agent = factories.agent(protocol="a2a", url=cross_origin_redirect.url, auth_token=SECRET)
+    probed = await agent_probe(agent)
+    called = await agent_call(agent, {"task": "x"})
+    assert not probed.ok
+    assert not called.ok
+    assert REFUSED in probed.error
+    assert cross_origin_redirect.requests
+    assert cross_origin_redirect.target.requests == []

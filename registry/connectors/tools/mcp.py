@@ -39,8 +39,7 @@ from orchestrator_studio import __version__
 from orchestrator_studio.cache import shared_cache
 from orchestrator_studio.egress import egress_check
 from orchestrator_studio.errors import DomainError
-from orchestrator_studio.http import connection_failure_reason, origin_of
-from registry.connectors.guarded_http import guarded_httpx2_client
+from orchestrator_studio.http import connection_failure_reason, guarded_async_client_httpx2, origin_of
 from registry.connectors.scrub import scrub
 from registry.connectors.tools.errors import ToolError
 from registry.models import Tool
@@ -140,11 +139,9 @@ async def _connected(tool: Tool, timeout_seconds: float) -> AsyncIterator[Client
         auth: httpx2.Auth | None = None,
     ) -> httpx2.AsyncClient:
         # The SDK's own headers and timeout give way to the tool's: its secrets, its timeout.
-        return guarded_httpx2_client(
-            headers=_headers(config),
-            timeout_seconds=timeout_seconds,
-            event_hooks={"response": [status.record]},
-        )
+        client = guarded_async_client_httpx2(timeout=timeout_seconds, headers=_headers(config))
+        client.event_hooks = {"request": [], "response": [status.record]}
+        return client
 
     try:
         if config.get("transport") == TRANSPORT_SSE:
