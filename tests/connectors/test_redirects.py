@@ -205,7 +205,7 @@ async def test_llm_sends_no_api_key_across_origins(cross_origin_redirect):
 async def test_composio_sends_no_api_key_across_origins(cross_origin_redirect, settings):
     settings.COMPOSIO_API_KEY = SECRET
     settings.COMPOSIO_BASE_URL = cross_origin_redirect.url
-    with pytest.raises(Exception, match=REFUSED):
+    with pytest.raises(RedirectRefused, match=REFUSED):
         await composio_toolkits()
     assert cross_origin_redirect.target.requests == []
 
