@@ -70,6 +70,25 @@ def door_llm_config(name: str) -> LLMConfig | None:
     return LLMConfig.objects.filter(name=name, enabled=True).first()
 
 
+CLIENT_CONTEXT_KEY = "client_context_id"
+
+
+def door_thread_of_client_context(
+    *, owner: User, context_id: str, task: str, metadata: dict[str, Any]
+) -> Thread:
+    """The owner's thread a client names with its own conversation id (A2A clients may choose the
+    `contextId`), kept in the thread's metadata; a new thread on its first use."""
+    thread = Thread.objects.filter(owner=owner, **{f"metadata__{CLIENT_CONTEXT_KEY}": context_id}).first()
+    if thread is not None:
+        return thread
+    return door_thread_create(owner=owner, task=task, metadata={**metadata, CLIENT_CONTEXT_KEY: context_id})
+
+
+def client_context_id(thread: Thread) -> str:
+    """The id a client knows the thread by: its own conversation id if it chose one, else the thread's."""
+    return str(thread.metadata.get(CLIENT_CONTEXT_KEY) or thread.id)
+
+
 def door_thread_of(*, user: User, thread_id: UUID) -> Thread:
     """One of the user's threads (staff: anyone's), else 404."""
     thread = threads_visible_to(user).filter(pk=thread_id).first()

@@ -64,11 +64,13 @@ from doors.a2a_server.tasks import (
     text_message,
 )
 from doors.services import (
+    client_context_id,
     door_run_cancel,
     door_run_events,
     door_run_start,
     door_thread_create,
     door_thread_of,
+    door_thread_of_client_context,
 )
 from orchestrator_studio.errors import Conflict, DomainError, NotFound
 from threads.engine.events import (
@@ -78,7 +80,7 @@ from threads.engine.events import (
     TOOL_CALL_STARTED,
     is_terminal,
 )
-from threads.models import Run
+from threads.models import Run, Thread
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +143,9 @@ def _a2a_error(exc: DomainError) -> Exception:
     return InvalidParamsError(message=f"{exc.message} {details}".strip())
 
 
-def _thread_for(user: User, message: Message, task: str) -> Any:
+def _thread_for(user: User, message: Message, task: str) -> Thread:
+    """The thread of the message's context: one of the user's threads named by its id, else the user's
+    thread of that client-chosen `contextId` (made on first use); a new thread without a `contextId`."""
     if message.task_id:
         raise InvalidParamsError(
             message="Tasks take one message: send a new message with the task's contextId to continue."
@@ -149,13 +153,11 @@ def _thread_for(user: User, message: Message, task: str) -> Any:
     if not message.context_id:
         return door_thread_create(owner=user, task=task, metadata=DOOR_METADATA)
     try:
-        thread_id = UUID(message.context_id)
-    except ValueError:
-        raise InvalidParamsError(message=f"Unknown contextId {message.context_id}.") from None
-    try:
-        return door_thread_of(user=user, thread_id=thread_id)
-    except NotFound:
-        raise InvalidParamsError(message=f"Unknown contextId {message.context_id}.") from None
+        return door_thread_of(user=user, thread_id=UUID(message.context_id))
+    except (ValueError, NotFound):
+        return door_thread_of_client_context(
+            owner=user, context_id=message.context_id, task=task, metadata=DOOR_METADATA
+        )
 
 
 def _task_now(run: Run) -> Task:
@@ -255,8 +257,9 @@ class RunRequestHandler(RequestHandler):
         raise ExtendedAgentCardNotConfiguredError(message="The public agent card is the only one.")
 
 
-def _status_update(run: Run, state: TaskState, text: str | None = None, **metadata: Any) -> Event:
-    task_id, context_id = str(run.id), str(run.thread_id)
+def _status_update(
+    task_id: str, context_id: str, state: TaskState, text: str | None = None, **metadata: Any
+) -> Event:
     status = TaskStatus(state=state)
     status.timestamp.GetCurrentTime()
     if text:
@@ -277,24 +280,25 @@ def _status_update(run: Run, state: TaskState, text: str | None = None, **metada
 
 async def _relay(run: Run) -> AsyncGenerator[Event]:
     """The run's events as A2A updates: working, the answer's text as appended chunks of one artifact, tool
-    calls as working status messages, then the final status (with the whole answer's last chunk)."""
-    task_id, context_id = str(run.id), str(run.thread_id)
-    started_answer = False
+    calls as working status messages, then the whole answer as the artifact's last chunk and the final
+    status."""
+    task_id, context_id = str(run.id), await sync_to_async(lambda: client_context_id(run.thread))()
+    streamed = ""
     async for event in door_run_events(run):
         if event is None:
             continue
         kind = event["type"]
         if kind == RUN_IN_PROGRESS:
-            yield _status_update(run, TaskState.TASK_STATE_WORKING)
+            yield _status_update(task_id, context_id, TaskState.TASK_STATE_WORKING)
         elif kind == MESSAGE_DELTA and event.get("delta"):
             yield TaskArtifactUpdateEvent(
                 task_id=task_id,
                 context_id=context_id,
                 artifact=answer_artifact(event["delta"]),
-                append=started_answer,
+                append=bool(streamed),
                 last_chunk=False,
             )
-            started_answer = True
+            streamed += event["delta"]
         elif kind == TOOL_CALL_STARTED:
             call = {
                 "tool_call_id": event["tool_call_id"],
@@ -302,24 +306,27 @@ async def _relay(run: Run) -> AsyncGenerator[Event]:
                 "arguments": event.get("arguments"),
             }
             yield _status_update(
-                run, TaskState.TASK_STATE_WORKING, f"Calling {event['name']}", tool_call=call
+                task_id, context_id, TaskState.TASK_STATE_WORKING, f"Calling {event['name']}", tool_call=call
             )
         elif kind == TOOL_CALL_COMPLETED:
             outcome = "done" if event.get("ok") else f"failed: {event.get('error') or 'error'}"
             call = {"tool_call_id": event["tool_call_id"], "name": event["name"], "ok": event.get("ok")}
             yield _status_update(
-                run, TaskState.TASK_STATE_WORKING, f"{event['name']} {outcome}", tool_call=call
+                task_id,
+                context_id,
+                TaskState.TASK_STATE_WORKING,
+                f"{event['name']} {outcome}",
+                tool_call=call,
             )
         elif is_terminal(event):
-            if started_answer:
-                yield TaskArtifactUpdateEvent(
-                    task_id=task_id,
-                    context_id=context_id,
-                    artifact=answer_artifact(""),
-                    append=True,
-                    last_chunk=True,
-                )
             final = await sync_to_async(_task_now)(run)
+            if final.artifacts or streamed:
+                # The whole answer replaces the streamed chunks: a client that joins an artifact's parts
+                # (as the SDK's helpers do, with newlines) reads the answer exactly as stored.
+                whole = final.artifacts[0] if final.artifacts else answer_artifact(streamed)
+                yield TaskArtifactUpdateEvent(
+                    task_id=task_id, context_id=context_id, artifact=whole, append=False, last_chunk=True
+                )
             yield TaskStatusUpdateEvent(
                 task_id=task_id, context_id=context_id, status=final.status, metadata=final.metadata
             )

@@ -19,10 +19,11 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from doors.services import CLIENT_CONTEXT_KEY, client_context_id
 from threads.models import Message as ThreadMessage
 from threads.models import Run
 from threads.selectors import run_tool_calls, runs_visible_to
@@ -95,7 +96,7 @@ def run_view(run: Run) -> RunView:
 
 def task_of(view: RunView, *, include_artifacts: bool = True) -> Task:
     run = view.run
-    task_id, context_id = str(run.id), str(run.thread_id)
+    task_id, context_id = str(run.id), client_context_id(run.thread)
     status = TaskStatus(
         state=task_state(run.status),
         timestamp=timestamp(run.finished_at or run.started_at or run.created_at),
@@ -148,10 +149,11 @@ def task_get(*, user: User, task_id: str) -> Task:
 def _filtered(user: User, params: ListTasksRequest) -> QuerySet[Run]:
     runs = runs_visible_to(user)
     if params.context_id:
+        named = Q(**{f"thread__metadata__{CLIENT_CONTEXT_KEY}": params.context_id})
         try:
-            runs = runs.filter(thread_id=UUID(params.context_id))
+            runs = runs.filter(named | Q(thread_id=UUID(params.context_id)))
         except ValueError:
-            return runs.none()
+            runs = runs.filter(named)
     if params.status:
         runs = runs.filter(status__in=RUN_STATUSES_OF_STATE.get(params.status, []))
     if params.HasField("status_timestamp_after"):

@@ -119,13 +119,16 @@ async def test_streaming_relays_the_run_as_status_and_artifact_updates(
     ]
     assert statuses[-1].status.state == TaskState.TASK_STATE_COMPLETED
     chunks = [item.artifact_update for item in updates if item.HasField("artifact_update")]
-    streamed = "".join(part.text for chunk in chunks for part in chunk.artifact.parts)
+    *live, last = chunks
+    streamed = "".join(part.text for chunk in live for part in chunk.artifact.parts)
     run_id = updates[0].task.id
     stored = await ThreadMessage.objects.filter(run_id=run_id, role="assistant").exclude(content="").aget()
+    # The text arrives in appended chunks as it is produced; the last chunk is the whole answer.
     assert streamed == ANSWER == stored.content
-    assert chunks[0].append is False
-    assert all(chunk.append for chunk in chunks[1:])
-    assert chunks[-1].last_chunk is True
+    assert len(live) > 1
+    assert live[0].append is False
+    assert all(chunk.append for chunk in live[1:])
+    assert (last.append, last.last_chunk, [p.text for p in last.artifact.parts]) == (False, True, [ANSWER])
 
 
 async def test_another_server_reads_lists_and_cancels_the_task(
@@ -194,5 +197,26 @@ async def test_subscribe_follows_a_task_started_elsewhere_to_its_end(server, use
 
     assert updates[0].task.id == response.task.id
     assert updates[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
-    chunks = [item.artifact_update for item in updates if item.HasField("artifact_update")]
-    assert "".join(part.text for chunk in chunks for part in chunk.artifact.parts) == ANSWER
+    last = [item.artifact_update for item in updates if item.HasField("artifact_update")][-1]
+    assert [part.text for part in last.artifact.parts] == [ANSWER]
+
+
+async def test_a_context_the_client_names_is_one_thread(server, user_client, llm, fake_openai):
+    fake_openai.script(text("First answer."), text("Second answer."))
+    client = await a2a_client(server, user_client.raw_token, streaming=False)
+    async with client:
+        tasks = []
+        for question in ("First?", "Second?"):
+            [response] = [
+                item async for item in client.send_message(user_message(question, context_id="my-chat"))
+            ]
+            tasks.append(response.task)
+        listed = await client.list_tasks(ListTasksRequest(context_id="my-chat"))
+
+    assert [task.context_id for task in tasks] == ["my-chat", "my-chat"]
+    assert [artifact_text(task) for task in tasks] == ["First answer.", "Second answer."]
+    assert [task.id for task in listed.tasks] == [tasks[1].id, tasks[0].id]
+    thread = await Thread.objects.aget()
+    assert thread.metadata == {"door": "a2a", "client_context_id": "my-chat"}
+    sent = [m["content"] for m in fake_openai.chat_requests[-1].body["messages"]]
+    assert sent[1:] == ["First?", "First answer.", "Second?"]
