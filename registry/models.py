@@ -208,8 +208,26 @@ class DataSource(RegistryEntry):
                 validate_http_url(self.url)
             except ValidationError as exc:
                 raise ValidationError({"url": exc.messages}) from exc
-        max_rows = self.config.get("max_rows") if isinstance(self.config, dict) else None
         if not isinstance(self.config, dict):
             raise ValidationError({"config": ["Must be a JSON object."]})
-        if max_rows is not None and (not isinstance(max_rows, int) or not 1 <= max_rows <= 100_000):
-            raise ValidationError({"config": ["max_rows must be an integer from 1 to 100000."]})
+        errors = [
+            f"{key} must be an integer from {low} to {high}."
+            for key, (low, high) in DATASOURCE_LIMITS.items()
+            if self.config.get(key) is not None and not _int_between(self.config[key], low, high)
+        ]
+        if not isinstance(self.config.get("allow_privileged_role", False), bool):
+            errors.append("allow_privileged_role must be true or false.")
+        if errors:
+            raise ValidationError({"config": errors})
+
+
+# Integer settings of a datasource's config: (lowest, highest).
+DATASOURCE_LIMITS = {
+    "max_rows": (1, 100_000),
+    "max_result_bytes": (1_000, 100_000_000),
+    "max_value_bytes": (100, 100_000_000),
+}
+
+
+def _int_between(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high

@@ -2,7 +2,9 @@
 
 It lives on the server of the test run (127.0.0.1:5432, user postgres), whatever database Django's own tests
 use, so these tests run on SQLite too. Without a reachable server they are skipped, except in CI (`CI` set),
-where they must run.
+where they must run. Datasources connect as an ordinary role of the suite's own (a superuser is refused),
+which may read and write the seeded tables: what stops a write is the read-only transaction, not a missing
+grant. `pg_superuser_dsn` connects as the privileged one.
 """
 
 import os
@@ -65,27 +67,47 @@ def pg_database() -> str:
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(_dsn(name), autocommit=True) as seed:
+        admin.execute(f'DROP ROLE IF EXISTS "{APP_ROLE}"')
+        admin.execute(f'CREATE ROLE "{APP_ROLE}" LOGIN')
+    with psycopg.connect(_dsn(name, user="postgres"), autocommit=True) as seed:
         seed.execute(SEED_SQL)
+        seed.execute(APP_ROLE_GRANTS_SQL.format(database=name, role=APP_ROLE))
     yield name
     with _admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'DROP ROLE IF EXISTS "{APP_ROLE}"')
 
 
-def _dsn(database: str, password: str | None = None) -> str:
-    user = f"postgres:{password}" if password else "postgres"
-    return f"postgresql://{user}@127.0.0.1:5432/{database}"
+APP_ROLE = f"os_ds_app_{os.getpid()}"
+APP_ROLE_GRANTS_SQL = """
+GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{role}";
+GRANT USAGE, CREATE ON SCHEMA public, sales TO "{role}";
+GRANT ALL ON ALL TABLES IN SCHEMA public, sales TO "{role}";
+GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{role}";
+ALTER DEFAULT PRIVILEGES IN SCHEMA public, sales GRANT ALL ON TABLES TO "{role}";
+"""
+
+
+def _dsn(database: str, password: str | None = None, *, user: str = APP_ROLE) -> str:
+    userinfo = f"{user}:{password}" if password else user
+    return f"postgresql://{userinfo}@127.0.0.1:5432/{database}"
 
 
 @pytest.fixture
 def pg_dsn(pg_database) -> str:
+    """Connects as the suite's ordinary role."""
     return _dsn(pg_database)
+
+
+@pytest.fixture
+def pg_superuser_dsn(pg_database) -> str:
+    return _dsn(pg_database, user="postgres")
 
 
 @pytest.fixture
 def pg_admin(pg_database):
     """A direct connection to the seeded database, to look at it from outside the product."""
-    with psycopg.connect(_dsn(pg_database), autocommit=True) as connection:
+    with psycopg.connect(_dsn(pg_database, user="postgres"), autocommit=True) as connection:
         yield connection
 
 

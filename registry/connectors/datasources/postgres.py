@@ -6,12 +6,13 @@ the transaction read-write ("transaction read-write mode must be set before any 
 then goes through the extended query protocol (`cursor.stream`), which refuses more than one statement, so
 `COMMIT; DELETE ...` cannot end the read-only transaction and write in another. It must also start with a
 reading keyword (SELECT, WITH, VALUES, TABLE, SHOW, EXPLAIN), because a read-only transaction still lets a
-privileged role run `COPY ... TO '<file>'`, `CHECKPOINT` or `LOAD`. Server functions such as
-`pg_terminate_backend` remain a matter of privileges: give the datasource a role that may only read.
+privileged role run `COPY ... TO '<file>'`, `CHECKPOINT` or `LOAD`. A privileged role itself (superuser,
+server file access, signalling) is refused before anything runs, and server-admin functions are refused in
+the SQL (`postgres_guard`).
 
 Parameters are bound by psycopg (`%(name)s` placeholders), never formatted into the SQL. Rows are streamed
-one by one and reading stops after `max_rows + 1` (the query is then cancelled), so a huge result costs
-neither memory nor time.
+one by one and reading stops after `max_rows + 1` rows or `max_result_bytes` of JSON (the query is then
+cancelled), a value over `max_value_bytes` is cut, so a huge result costs neither memory nor time.
 """
 
 import asyncio
@@ -29,7 +30,8 @@ from orchestrator_studio.egress import EgressRefused, egress_check_host
 from orchestrator_studio.errors import DomainError
 from orchestrator_studio.http import OutboundError
 from registry.connectors.datasources.errors import DatasourceTimeout, InvalidQuery
-from registry.connectors.datasources.tabular import max_rows_of, table
+from registry.connectors.datasources.postgres_guard import function_check, role_check
+from registry.connectors.datasources.tabular import ResultCaps, capped_row, max_rows_of, result_caps_of, table
 from registry.models import DataSource
 
 DEFAULT_SCHEMA = "public"
@@ -62,7 +64,7 @@ TABLES_SQL = """
     ORDER BY t.table_name
 """
 
-Rows = list[tuple[Any, ...]]
+Rows = list[list[Any]]
 _KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 
@@ -83,13 +85,16 @@ async def query(datasource: DataSource, query: Any, parameters: dict[str, Any] |
             f"(got {keyword or 'no SQL keyword'}).",
             code="read_only_violation",
         )
+    function_check(query)
     max_rows = max_rows_of(datasource)
-    columns, rows = await _run(datasource, query, _bound(parameters), max_rows)
-    return table(columns, rows, max_rows)
+    columns, rows, cut = await _run(datasource, query, _bound(parameters), max_rows)
+    result = table(columns, rows, max_rows)
+    result["truncated"] = result["truncated"] or cut
+    return result
 
 
 async def schema(datasource: DataSource) -> dict[str, Any]:
-    _, rows = await _run(datasource, COLUMNS_SQL, {"schema": _schema_name(datasource)}, MAX_CATALOGUE_ROWS)
+    _, rows, _ = await _run(datasource, COLUMNS_SQL, {"schema": _schema_name(datasource)}, MAX_CATALOGUE_ROWS)
     tables: dict[str, list[dict[str, str]]] = {}
     for table_name, column_name, data_type, udt_name in rows:
         tables.setdefault(table_name, []).append(
@@ -99,7 +104,7 @@ async def schema(datasource: DataSource) -> dict[str, Any]:
 
 
 async def tables(datasource: DataSource) -> dict[str, Any]:
-    _, rows = await _run(datasource, TABLES_SQL, {"schema": _schema_name(datasource)}, MAX_CATALOGUE_ROWS)
+    _, rows, _ = await _run(datasource, TABLES_SQL, {"schema": _schema_name(datasource)}, MAX_CATALOGUE_ROWS)
     return {"tables": [name for (name,) in rows]}
 
 
@@ -162,14 +167,15 @@ def _bound(parameters: dict[str, Any] | None) -> dict[str, Any] | None:
 
 async def _run(
     datasource: DataSource, statement: str, parameters: dict[str, Any] | None, max_rows: int
-) -> tuple[list[str], Rows]:
-    """(column names, at most `max_rows + 1` rows) of one read-only statement; DomainError on failure."""
+) -> tuple[list[str], Rows, bool]:
+    """(column names, at most `max_rows + 1` JSON-safe rows, whether the size caps cut the result) of one
+    read-only statement, run as a role that passed the role check; DomainError on failure."""
     timeout = float(datasource.timeout_seconds)
     try:
         async with asyncio.timeout(timeout + DEADLINE_GRACE_SECONDS):
             connection = await _connect(datasource, timeout)
             try:
-                return await _read_only(connection, statement, parameters, max_rows, timeout)
+                return await _read_only(connection, datasource, statement, parameters, max_rows)
             finally:
                 await connection.close()
     except TimeoutError as exc:
@@ -180,36 +186,59 @@ async def _run(
 
 async def _read_only(
     connection: psycopg.AsyncConnection[Any],
+    datasource: DataSource,
     statement: str,
     parameters: dict[str, Any] | None,
     max_rows: int,
-    statement_timeout_seconds: float,
-) -> tuple[list[str], Rows]:
+) -> tuple[list[str], Rows, bool]:
     await connection.set_read_only(True)
     async with connection.cursor() as cursor:
         # The transaction's first statement: from here on it can no longer be made read-write.
         await cursor.execute(
             "SELECT set_config('statement_timeout', %s, true)",
-            [str(max(1, round(statement_timeout_seconds * 1000)))],
+            [str(max(1, round(float(datasource.timeout_seconds) * 1000)))],
         )
-        columns: list[str] | None = None
-        rows: Rows = []
-        # psycopg types `stream()` as an iterator; it is an async generator, closed here when the row cap
-        # stops reading early.
-        rows_stream = cast(AsyncGenerator[Any], cursor.stream(statement, parameters))
-        async with contextlib.aclosing(rows_stream) as stream:
-            async for row in stream:
-                if columns is None:
-                    columns = _column_names(cursor)
-                rows.append(row)
-                if len(rows) > max_rows:
-                    break
+        await role_check(cursor, datasource)
+        columns, rows, cut = await _stream_rows(
+            cursor, statement, parameters, max_rows, result_caps_of(datasource)
+        )
         if columns is None:
             # stream() keeps no column description for an empty result; a prepared run (again one
             # statement only, again read-only) describes it, and returns no rows either.
             await cursor.execute(statement, parameters, prepare=True)
             columns = _column_names(cursor)
-        return columns, rows
+        return columns, rows, cut
+
+
+async def _stream_rows(
+    cursor: psycopg.AsyncCursor[Any],
+    statement: str,
+    parameters: dict[str, Any] | None,
+    max_rows: int,
+    caps: ResultCaps,
+) -> tuple[list[str] | None, Rows, bool]:
+    """Rows one at a time (only one is ever in flight), each made JSON-safe and capped as it comes, until
+    `max_rows + 1` rows or `caps.max_result_bytes` of JSON: (columns, or None without a row; the rows;
+    whether a size cap cut the result)."""
+    columns: list[str] | None = None
+    rows: Rows = []
+    size, cut = 0, False
+    # psycopg types `stream()` as an iterator; it is an async generator, closed here when a cap stops
+    # reading early.
+    rows_stream = cast(AsyncGenerator[Any], cursor.stream(statement, parameters))
+    async with contextlib.aclosing(rows_stream) as stream:
+        async for raw in stream:
+            if columns is None:
+                columns = _column_names(cursor)
+            row, row_bytes, row_cut = capped_row(raw, caps.max_value_bytes)
+            cut = cut or row_cut
+            if rows and size + row_bytes > caps.max_result_bytes:
+                return columns, rows, True
+            rows.append(row)
+            size += row_bytes
+            if len(rows) > max_rows:
+                break
+    return columns, rows, cut
 
 
 def _column_names(cursor: psycopg.AsyncCursor[Any]) -> list[str]:

@@ -8,22 +8,64 @@ import base64
 import datetime
 import enum
 import ipaddress
+import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from registry.models import DataSource
 
 DEFAULT_MAX_ROWS = 1000
+DEFAULT_MAX_RESULT_BYTES = 5_000_000
+DEFAULT_MAX_VALUE_BYTES = 1_000_000
 # Strict JSON has no NaN or Infinity; the text Postgres itself uses for them.
 _NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 def max_rows_of(datasource: DataSource) -> int:
     value = (datasource.config or {}).get("max_rows")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else DEFAULT_MAX_ROWS
+    return value if _positive_int(value) else DEFAULT_MAX_ROWS
+
+
+@dataclass(frozen=True)
+class ResultCaps:
+    """How much JSON one result may hold in all (`max_result_bytes`) and in one value (`max_value_bytes`)."""
+
+    max_result_bytes: int
+    max_value_bytes: int
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def result_caps_of(datasource: DataSource) -> ResultCaps:
+    config = datasource.config or {}
+    total = config.get("max_result_bytes")
+    total = total if _positive_int(total) else DEFAULT_MAX_RESULT_BYTES
+    value = config.get("max_value_bytes")
+    value = value if _positive_int(value) else DEFAULT_MAX_VALUE_BYTES
+    return ResultCaps(max_result_bytes=total, max_value_bytes=min(value, total))
+
+
+def capped_row(row: Iterable[Any], max_value_bytes: int) -> tuple[list[Any], int, bool]:
+    """(the row JSON-safe, its size as JSON, whether a value was cut). A value whose JSON is over
+    `max_value_bytes` becomes the start of its text and a note of its size."""
+    out: list[Any] = []
+    size, cut = 2, False  # the row's brackets; each value adds its separator
+    for value in row:
+        safe = json_safe(value)
+        text = json.dumps(safe)
+        if len(text) > max_value_bytes:
+            shown = safe if isinstance(safe, str) else text
+            safe = f"{shown[:max_value_bytes]}… [cut: {len(text)} characters in all]"
+            text, cut = safe, True
+        out.append(safe)
+        size += len(text) + 2
+    return out, size, cut
 
 
 def json_safe(value: Any) -> Any:
