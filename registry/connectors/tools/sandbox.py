@@ -151,7 +151,8 @@ def _unprivileged_user() -> dict[str, object]:
 async def sandbox_run(
     code: bytes, *, limits: Limits, timeout_seconds: float, max_output_bytes: int
 ) -> Outcome:
-    """Run `code` with Python in the sandbox; `SandboxTimeout` when it ran out of time."""
+    """Run `code` with Python in the sandbox; `SandboxTimeout` when it ran out of time. Whatever happens,
+    nothing it started is left running when this returns."""
     refusal = sandbox_refusal()
     if refusal:
         raise SandboxUnavailable(refusal)
@@ -169,15 +170,15 @@ async def sandbox_run(
         )
     finally:
         os.close(info_write)
+    pidfd = None
     try:
-        sandbox_pid = await asyncio.to_thread(_sandbox_pid, info_read)
+        try:
+            pidfd = _pidfd(await asyncio.to_thread(_sandbox_pid, info_read))
+        finally:
+            os.close(info_read)
+        return await _converse(process, code, timeout_seconds, max_output_bytes, set_up=pidfd is not None)
     finally:
-        os.close(info_read)
-    try:
-        return await _converse(process, code, sandbox_pid, timeout_seconds, max_output_bytes)
-    finally:
-        if process.returncode is None:
-            await _kill(process, sandbox_pid)
+        await _end(process, pidfd)
 
 
 def _sandbox_pid(info_read: int) -> int | None:
@@ -191,12 +192,24 @@ def _sandbox_pid(info_read: int) -> int | None:
         return None
 
 
+def _pidfd(pid: int | None) -> int | None:
+    """A pidfd of the sandbox's pid 1: it can be signalled without a race on its pid, and it becomes readable
+    only once that process has exited, which the kernel allows only once its pid namespace is empty."""
+    if pid is None:
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+
+
 async def _converse(
     process: asyncio.subprocess.Process,
     code: bytes,
-    sandbox_pid: int | None,
     timeout_seconds: float,
     max_output_bytes: int,
+    *,
+    set_up: bool,
 ) -> Outcome:
     stdout, stderr = bytearray(), bytearray()
     try:
@@ -212,9 +225,8 @@ async def _converse(
             )
             exit_code = await process.wait()
     except TimeoutError:
-        await _kill(process, sandbox_pid)
         raise SandboxTimeout from None
-    if sandbox_pid is None:
+    if not set_up:
         reason = stderr.decode(errors="replace").strip().removeprefix("bwrap: ") or f"status {exit_code}"
         raise SandboxUnavailable(f"The sandbox could not be set up on this server: {reason}.")
     return Outcome(_exit_status(exit_code), bytes(stdout), bytes(stderr), any(dropped))
@@ -238,14 +250,28 @@ async def _read_capped(stream: asyncio.StreamReader, sink: bytearray, cap: int) 
     return dropped
 
 
-async def _kill(process: asyncio.subprocess.Process, sandbox_pid: int | None) -> None:
-    """Kill the sandbox's pid 1 (the kernel then kills its whole pid namespace) and wait for bwrap, which
-    exits only once that namespace is empty; bwrap's own process group goes too."""
-    if sandbox_pid is not None:
+async def _end(process: asyncio.subprocess.Process, pidfd: int | None) -> None:
+    """Kill the sandbox's pid 1, which makes the kernel kill every process of its pid namespace, wait until
+    they are all gone, then for bwrap itself (its process group goes too)."""
+    if pidfd is not None:
+        try:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_exited(pidfd), KILL_WAIT_SECONDS)
+        finally:
+            os.close(pidfd)
+    if process.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(sandbox_pid, signal.SIGKILL)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), KILL_WAIT_SECONDS)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
     await process.wait()
+
+
+async def _exited(pidfd: int) -> None:
+    loop = asyncio.get_running_loop()
+    exited = loop.create_future()
+    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    try:
+        await exited
+    finally:
+        loop.remove_reader(pidfd)
