@@ -182,7 +182,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orchestrator_studio.auth.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["orchestrator_studio.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "orchestrator_studio.pagination.StandardPagination",
     "DEFAULT_FILTER_BACKENDS": ["rest_framework.filters.OrderingFilter"],
@@ -245,6 +245,9 @@ COMPOSIO_BASE_URL = env.str("COMPOSIO_BASE_URL", default="")
 AGENTS_CONFIG_PATH = env.str("AGENTS_CONFIG_PATH", default="")
 TOOLS_CONFIG_PATH = env.str("TOOLS_CONFIG_PATH", default="")
 DATASOURCES_CONFIG_PATH = env.str("DATASOURCES_CONFIG_PATH", default="")
+
+# Request bodies, websocket frames and stored JSON may nest at most this deep (deeper: 400).
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=64)
 
 # Outbound HTTP.
 BLOCK_PRIVATE_NETWORKS = env.bool("BLOCK_PRIVATE_NETWORKS", default=False)

@@ -82,10 +82,7 @@ class RegistryEntryForm(forms.ModelForm):
             if not cleaned.get(name):
                 cleaned[name] = getattr(self.instance, name, "")
         if isinstance(cleaned.get("config"), dict):
-            tool_type = cleaned.get("type", getattr(self.instance, "type", None))
-            public, incoming = secrets.split_config(
-                cleaned["config"], secret_headers=secrets.headers_are_secret(tool_type)
-            )
+            public, incoming = secrets.split_config(cleaned["config"])
             cleaned["config"] = public
             self.instance.secret_config = secrets.merge_secrets(self.instance.secret_config, incoming)
         return cleaned

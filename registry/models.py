@@ -5,6 +5,7 @@ that needs more than one field lives in `clean()`, so the API (through services)
 """
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,9 +14,18 @@ from django.db import models
 
 from registry import secrets, tool_types
 from registry.fields import EncryptedJSONField, EncryptedTextField
-from registry.validation import validate_http_url, validate_json_schema, validate_relative_path
+from registry.validation import (
+    has_credentials,
+    validate_header_name,
+    validate_header_safe,
+    validate_http_url,
+    validate_json_depth,
+    validate_json_schema,
+    validate_relative_path,
+)
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Check = tuple[str, Callable[[], None]]
 name_validator = RegexValidator(
     NAME_RE, "Use 1-63 lowercase letters, digits, '_' or '-', starting with a letter or digit."
 )
@@ -72,11 +82,10 @@ class LLMConfig(RegistryEntry):
         super().validate_constraints(exclude={*(exclude or ()), "is_default"})
 
     def clean(self) -> None:
+        checks: list[Check] = [("api_key", lambda: validate_header_safe(self.api_key, field="api_key"))]
         if self.base_url:
-            try:
-                validate_http_url(self.base_url, checked_by_field=True)
-            except ValidationError as exc:
-                raise ValidationError({"base_url": exc.messages}) from exc
+            checks.append(("base_url", lambda: validate_http_url(self.base_url or "", checked_by_field=True)))
+        raise_errors(checked(checks))
 
 
 def default_agent_input_schema() -> dict[str, Any]:
@@ -109,21 +118,19 @@ class ExternalAgent(RegistryEntry):
         verbose_name = "external agent"
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
-        for field, check in (
-            ("url", lambda: validate_http_url(self.url, checked_by_field=True)),
-            ("endpoint", lambda: validate_relative_path(self.endpoint)),
-            ("health_path", lambda: validate_relative_path(self.health_path)),
-            ("input_schema", lambda: validate_json_schema(self.input_schema)),
-        ):
-            try:
-                check()
-            except ValidationError as exc:
-                errors.setdefault(field, []).extend(exc.messages)
+        errors = checked(
+            [
+                ("url", lambda: validate_http_url(self.url, checked_by_field=True)),
+                ("auth_token", lambda: validate_header_safe(self.auth_token, field="auth_token")),
+                ("endpoint", lambda: validate_relative_path(self.endpoint)),
+                ("health_path", lambda: validate_relative_path(self.health_path)),
+                ("input_schema", lambda: validate_json_schema(self.input_schema)),
+                ("metadata", lambda: validate_json_depth(self.metadata)),
+            ]
+        )
         if not isinstance(self.metadata, dict):
             errors["metadata"] = ["Must be a JSON object."]
-        if errors:
-            raise ValidationError(errors)
+        raise_errors(errors)
 
 
 class Tool(RegistryEntry):
@@ -143,24 +150,21 @@ class Tool(RegistryEntry):
         return secrets.join_config(self.config, self.secret_config)
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
         if self.type not in tool_types.ToolType.values:
             raise ValidationError({"type": [f"Unknown tool type {self.type!r}."]})
         if not self.parameters:
             # A copy: an edit of this tool's parameters must never change the type's default.
             self.parameters = copy.deepcopy(tool_types.TOOL_TYPES[self.type].default_parameters)
-        try:
-            validate_json_schema(self.parameters)
-        except ValidationError as exc:
-            errors["parameters"] = exc.messages
-        config_errors = tool_types.config_errors(self.type, self.full_config)
+        errors = checked([("parameters", lambda: validate_json_schema(self.parameters))])
+        config_errors = config_secret_errors(self.config, self.secret_config)
+        if not config_errors:
+            config_errors = tool_types.config_errors(self.type, self.full_config)
         if config_errors:
             errors["config"] = config_errors
         name_problem = tool_types.function_prefix_problem(self.type, self.name)
         if name_problem:
             errors["name"] = [name_problem]
-        if errors:
-            raise ValidationError(errors)
+        raise_errors(errors)
 
 
 class DataSourceType(models.TextChoices):
@@ -204,21 +208,20 @@ class DataSource(RegistryEntry):
             if not self.url.startswith(("postgresql://", "postgres://")):
                 raise ValidationError({"url": ["A postgres datasource needs a postgresql:// DSN."]})
         else:
-            try:
-                validate_http_url(self.url)
-            except ValidationError as exc:
-                raise ValidationError({"url": exc.messages}) from exc
+            raise_errors(checked([("url", lambda: validate_http_url(self.url))]))
         if not isinstance(self.config, dict):
             raise ValidationError({"config": ["Must be a JSON object."]})
-        errors = [
+        errors = checked([("auth_token", lambda: validate_header_safe(self.auth_token, field="auth_token"))])
+        config_errors = config_secret_errors(self.config, self.secret_config) + [
             f"{key} must be an integer from {low} to {high}."
             for key, (low, high) in DATASOURCE_LIMITS.items()
             if self.config.get(key) is not None and not _int_between(self.config[key], low, high)
         ]
         if not isinstance(self.config.get("allow_privileged_role", False), bool):
-            errors.append("allow_privileged_role must be true or false.")
-        if errors:
-            raise ValidationError({"config": errors})
+            config_errors.append("allow_privileged_role must be true or false.")
+        if config_errors:
+            errors["config"] = config_errors
+        raise_errors(errors)
 
 
 # Integer settings of a datasource's config: (lowest, highest).
@@ -231,3 +234,38 @@ DATASOURCE_LIMITS = {
 
 def _int_between(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def checked(checks: list[Check]) -> dict[str, list[str]]:
+    """Run every (field, check); the messages of those that failed, by field."""
+    errors: dict[str, list[str]] = {}
+    for field, check in checks:
+        try:
+            check()
+        except ValidationError as exc:
+            errors.setdefault(field, []).extend(exc.messages)
+    return errors
+
+
+def raise_errors(errors: dict[str, list[str]]) -> None:
+    if errors:
+        raise ValidationError(errors)
+
+
+def config_secret_errors(config: Any, secret_config: dict[str, Any]) -> list[str]:
+    """What is wrong with a config beyond its type's schema: nesting too deep, a URL holding credentials, a
+    secret or header that cannot travel in an HTTP header. No message shows a value."""
+    errors = checked([("config", lambda: validate_json_depth(config))]).get("config", [])
+    if errors or not isinstance(config, dict):
+        return errors
+    errors += [
+        f"{key} must not hold credentials (user:password@): put the secret in auth_token, api_key or headers."
+        for key, value in config.items()
+        if isinstance(value, str) and value.startswith(("http://", "https://")) and has_credentials(value)
+    ]
+    for path, value in secret_config.items():
+        checks: list[Check] = [(path, lambda value=value, path=path: validate_header_safe(value, field=path))]
+        if path.startswith("headers."):
+            checks.append((path, lambda path=path: validate_header_name(path.removeprefix("headers."))))
+        errors += [message for messages in checked(checks).values() for message in messages]
+    return errors

@@ -1,15 +1,16 @@
 """Which values are secrets, how they are split from the rest, merged on update and masked on the way out.
 
 Secrets live in encrypted columns; the public part of a `config` and the URL of a DSN keep no secret.
-A secret inside `config` is addressed by its key (`api_key`) or, for headers, `headers.<Name>`.
+A secret inside `config` is addressed by its key (`api_key`) or, for headers, `headers.<Name>`: every
+header value is a secret, whatever its name. A DSN's password, in its userinfo or its query string
+(`?password=`), is kept apart from the URL.
 """
 
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 SECRET_KEY_PATTERN = re.compile(r"(api_?key|token|password|passwd|secret)$", re.IGNORECASE)
-SECRET_HEADER_PATTERN = re.compile(r"(authorization|api[-_]?key|token|secret|cookie|password)", re.IGNORECASE)
 MASK = "****"
 
 
@@ -22,22 +23,16 @@ def is_mask(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(MASK)
 
 
-def split_config(
-    config: dict[str, Any], *, secret_headers: bool = False
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(public config, secrets by path). A secret given as None stays in the result as a removal. With
-    `secret_headers`, every header value is a secret (not only those whose names say so)."""
+def split_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(public config, secrets by path); every header value is a secret. A secret given as None stays in
+    the result as a removal."""
     public: dict[str, Any] = {}
     secrets: dict[str, Any] = {}
     for key, value in config.items():
         if key == "headers" and isinstance(value, dict):
-            public_headers = {}
             for name, header_value in value.items():
-                if secret_headers or SECRET_HEADER_PATTERN.search(name):
-                    secrets[f"headers.{name}"] = header_value
-                else:
-                    public_headers[name] = header_value
-            public[key] = public_headers
+                secrets[f"headers.{name}"] = header_value
+            public[key] = {}
         elif SECRET_KEY_PATTERN.search(key):
             secrets[key] = value
         else:
@@ -56,11 +51,6 @@ def merge_secrets(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str,
     return merged
 
 
-def headers_are_secret(tool_type: str | None) -> bool:
-    """Tool types whose every header value is a secret (API.md: an `mcp` tool's `headers`)."""
-    return tool_type == "mcp"
-
-
 def join_config(public: dict[str, Any], secrets: dict[str, Any], *, masked: bool = False) -> dict[str, Any]:
     """The whole config: with real secret values for connectors, or masks for the API and admin."""
     config = {key: (dict(value) if isinstance(value, dict) else value) for key, value in public.items()}
@@ -74,13 +64,23 @@ def join_config(public: dict[str, Any], secrets: dict[str, Any], *, masked: bool
 
 
 def split_dsn(url: str) -> tuple[str, str]:
-    """(URL without its password, the password) for `scheme://user:password@host/db`."""
+    """(URL without its password, the password) for `scheme://user:password@host/db` and
+    `scheme://user@host/db?password=...` (libpq's query-string form)."""
     parts = urlsplit(url)
-    if parts.password is None:
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    in_query = [value for name, value in query if name == "password"]
+    if parts.password is None and not in_query:
         return url, ""
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}")), parts.password
+    if in_query:
+        parts = parts._replace(
+            query=urlencode([(name, value) for name, value in query if name != "password"])
+        )
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username or ''}@{host}")
+    password = urlsplit(url).password
+    # Kept as it would sit in the userinfo, where `join_dsn` puts it back.
+    return urlunsplit(parts), password if password is not None else quote(in_query[-1], safe="")
 
 
 def join_dsn(url: str, password: str, *, masked: bool = False) -> str:

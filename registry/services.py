@@ -21,10 +21,7 @@ def _apply(instance: RegistryEntry, data: dict[str, Any]) -> None:
             if not secrets.is_mask(value):
                 setattr(instance, key, value or "")
         elif key == "config":
-            tool_type = data.get("type", getattr(instance, "type", None))
-            public, incoming = secrets.split_config(
-                value or {}, secret_headers=secrets.headers_are_secret(tool_type)
-            )
+            public, incoming = secrets.split_config(value or {})
             instance.config = public  # type: ignore[attr-defined]
             instance.secret_config = secrets.merge_secrets(instance.secret_config, incoming)  # type: ignore[attr-defined]
         elif key == "type" and isinstance(instance, Tool) and "parameters" not in data:

@@ -176,9 +176,12 @@ def config_errors(tool_type: str, config: Any) -> list[str]:
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
+    """The error without the value itself: a value may be a secret, or a URL holding credentials."""
     path = ".".join(str(p) for p in error.absolute_path)
     if not path:  # the config object itself: the error is already filed under "config"
         return error.message
     if SECRET_KEY_PATTERN.search(path) or path.startswith("headers."):
         return f"{path}: invalid value (not shown: it may be a secret)."
+    if isinstance(error.instance, str):
+        return f"{path}: {error.message.replace(repr(error.instance), 'the value')}"
     return f"{path}: {error.message}"

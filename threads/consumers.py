@@ -24,6 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from orchestrator_studio.errors import DomainError, NotFound, ValidationFailed, error_body
 from orchestrator_studio.inputs import validated
+from orchestrator_studio.json_limits import loads_bounded
 from threads import services
 from threads.engine.events import Event
 from threads.engine.publisher import EVENTS_LAYER, thread_group
@@ -132,7 +133,7 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error("bad_frame", "Send JSON text frames, not binary ones.")
             return
         try:
-            content = json.loads(text_data)
+            content = loads_bounded(text_data)
         except ValueError:
             await self.send_error("bad_frame", "The frame is not valid JSON.")
             return

@@ -27,7 +27,7 @@ def tool(*, save: bool = False, **fields: Any) -> Tool:
     if save:
         return registry_entry_save(instance=Tool(), data=data)
     config = data.pop("config")
-    public, secret = secrets.split_config(config, secret_headers=secrets.headers_are_secret(data["type"]))
+    public, secret = secrets.split_config(config)
     entry = Tool(config=public, secret_config=secret, **data)
     entry.clean()
     return entry

@@ -29,6 +29,7 @@ from orchestrator_studio.errors import (
     error_response,
 )
 from orchestrator_studio.inputs import validated
+from orchestrator_studio.json_limits import loads_bounded
 from registry.selectors import llm_config_default
 from threads import services
 from threads.api.follow import RunFollower
@@ -85,7 +86,7 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     if not request.body:
         return {}
     try:
-        data = json.loads(request.body)
+        data = loads_bounded(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DomainError(f"Malformed JSON: {exc}", code="malformed_request") from None
     if not isinstance(data, dict):

@@ -24,7 +24,7 @@ from orchestrator_studio.timing import elapsed_ms
 from registry.connectors.datasources import cubejs, http, postgres
 from registry.connectors.datasources.errors import scrubbed, secrets_of
 from registry.connectors.results import ProbeResult
-from registry.connectors.scrub import scrub
+from registry.connectors.scrub import scrub, scrub_json
 from registry.models import DataSource, DataSourceType
 
 __all__ = [
@@ -119,8 +119,8 @@ async def datasource_tables(datasource: DataSource) -> dict:
 async def _cached(
     datasource: DataSource, lookup: str, load: Callable[[DataSource], Awaitable[dict[str, Any]]]
 ) -> dict[str, Any]:
-    """A read-only lookup through the cache; the key changes whenever the datasource is saved. A failing
-    cache (Redis down) costs only the caching, never the lookup."""
+    """A read-only lookup through the cache, with the datasource's secrets masked; the key changes whenever
+    the datasource is saved. A failing cache (Redis down) costs only the caching, never the lookup."""
     key = None
     if datasource.pk is not None and datasource.updated_at is not None:
         key = f"datasource:{lookup}:{datasource.name}:{datasource.pk}:{datasource.updated_at.timestamp()}"
@@ -131,7 +131,10 @@ async def _cached(
             hit = None
         if hit is not None:
             return hit
-    value = await _guarded(datasource, f"the {lookup} lookup", load(datasource))
+    # Scrubbed before it is cached or shown: a service may echo the credentials it was sent.
+    value = scrub_json(
+        await _guarded(datasource, f"the {lookup} lookup", load(datasource)), secrets_of(datasource)
+    )
     if key is not None:
         try:
             await cache.aset(key, value, settings.CACHE_TTL_SECONDS)
