@@ -5,6 +5,7 @@ that needs more than one field lives in `clean()`, so the API (through services)
 """
 
 import copy
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -264,8 +265,8 @@ def config_secret_errors(config: Any, secret_config: dict[str, Any]) -> list[str
         if isinstance(value, str) and value.startswith(("http://", "https://")) and has_credentials(value)
     ]
     for path, value in secret_config.items():
-        checks: list[Check] = [(path, lambda value=value, path=path: validate_header_safe(value, field=path))]
+        checks: list[Check] = [(path, functools.partial(validate_header_safe, value, field=path))]
         if path.startswith("headers."):
-            checks.append((path, lambda path=path: validate_header_name(path.removeprefix("headers."))))
+            checks.append((path, functools.partial(validate_header_name, path.removeprefix("headers."))))
         errors += [message for messages in checked(checks).values() for message in messages]
     return errors

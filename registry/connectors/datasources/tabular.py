@@ -26,8 +26,7 @@ _NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 def max_rows_of(datasource: DataSource) -> int:
-    value = (datasource.config or {}).get("max_rows")
-    return value if _positive_int(value) else DEFAULT_MAX_ROWS
+    return _positive_int_or((datasource.config or {}).get("max_rows"), DEFAULT_MAX_ROWS)
 
 
 @dataclass(frozen=True)
@@ -38,16 +37,14 @@ class ResultCaps:
     max_value_bytes: int
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+def _positive_int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
 
 def result_caps_of(datasource: DataSource) -> ResultCaps:
     config = datasource.config or {}
-    total = config.get("max_result_bytes")
-    total = total if _positive_int(total) else DEFAULT_MAX_RESULT_BYTES
-    value = config.get("max_value_bytes")
-    value = value if _positive_int(value) else DEFAULT_MAX_VALUE_BYTES
+    total = _positive_int_or(config.get("max_result_bytes"), DEFAULT_MAX_RESULT_BYTES)
+    value = _positive_int_or(config.get("max_value_bytes"), DEFAULT_MAX_VALUE_BYTES)
     return ResultCaps(max_result_bytes=total, max_value_bytes=min(value, total))
 
 

@@ -269,8 +269,13 @@ async def _end(process: asyncio.subprocess.Process, pidfd: int | None) -> None:
 
 async def _exited(pidfd: int) -> None:
     loop = asyncio.get_running_loop()
-    exited = loop.create_future()
-    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def on_readable() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, on_readable)
     try:
         await exited
     finally:
