@@ -6,13 +6,13 @@ Parameters OpenAI clients commonly send and that do not change the answer's mean
 with `unsupported_parameter`: client-side `tools` (the orchestrator runs its own functions), `n` > 1.
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from doors.openai_api.errors import OpenAIRequestError
 from doors.services import EarlierMessage
 from orchestrator_studio.errors import DomainError
+from orchestrator_studio.json_limits import loads_bounded
 from threads.inputs import MAX_TASK_CHARS
 
 SYSTEM_ROLES = ("system", "developer")
@@ -55,7 +55,7 @@ def request_body(raw: bytes, content_type: str) -> dict[str, Any]:
             status_code=415,
         )
     try:
-        data = json.loads(raw or b"null")
+        data = loads_bounded(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise OpenAIRequestError(f"Malformed JSON: {exc}", code="malformed_request") from None
     if not isinstance(data, dict):
