@@ -65,6 +65,8 @@ def _empty_summary() -> dict[str, Any]:
         "time_to_first_token_seconds": distribution(TTFT_BUCKETS, [0]),
         "tool_calls": {},
         "tokens_by_model": {},
+        "cost_usd_by_model": {},
+        "llm_cache": {"hits": 0, "misses": 0},
     }
 
 
@@ -74,6 +76,14 @@ def _tool_entry(summary: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def _token_entry(summary: dict[str, Any], model: str) -> dict[str, int]:
     return summary["tokens_by_model"].setdefault(model, {"prompt": 0, "completion": 0, "total": 0})
+
+
+_CACHE_OUTCOMES = {"hit": "hits", "miss": "misses"}
+
+
+def _cost_add(summary: dict[str, Any], model: str, amount: float) -> None:
+    costs = summary["cost_usd_by_model"]
+    costs[model] = round(costs.get(model, 0.0) + amount, 8)
 
 
 def last_hour() -> dict[str, Any] | None:
@@ -102,6 +112,10 @@ def last_hour() -> dict[str, Any] | None:
         elif name == "tool_calls":
             kind, outcome = labels
             _tool_entry(summary, kind)[outcome] += int(amount)
+        elif name == "cost_usd":
+            _cost_add(summary, labels[0], amount)
+        elif name == "llm_cache":
+            summary["llm_cache"][_CACHE_OUTCOMES[labels[0]]] += int(amount)
         elif name == "tool_latency":
             latencies[labels[0]][int(labels[1])] += amount
     summary["run_duration_seconds"] = distribution(RUN_DURATION_BUCKETS, durations)
@@ -138,6 +152,10 @@ def since_start() -> dict[str, Any]:
                 ttfts[float(labels["le"])] += value
             elif name == "orchestrator_llm_tokens_total":
                 _token_entry(summary, labels["model"])[labels["type"]] += int(value)
+            elif name == "orchestrator_llm_cost_usd_total":
+                _cost_add(summary, labels["model"], value)
+            elif name == "orchestrator_llm_cache_lookups_total":
+                summary["llm_cache"][_CACHE_OUTCOMES[labels["outcome"]]] += int(value)
             elif name == "orchestrator_tool_calls_total":
                 _tool_entry(summary, labels["kind"])[labels["outcome"]] += int(value)
             elif name == "orchestrator_tool_call_duration_seconds_bucket":

@@ -61,6 +61,12 @@ RUN_TTFT = Histogram(
     buckets=TTFT_BUCKETS,
 )
 TOKENS = Counter("orchestrator_llm_tokens", "LLM tokens used, by model and type.", ["model", "type"])
+COST_USD = Counter(
+    "orchestrator_llm_cost_usd", "What runs cost in USD (priced models only), by model.", ["model"]
+)
+LLM_CACHE_LOOKUPS = Counter(
+    "orchestrator_llm_cache_lookups", "LLM turns looked up in the response cache, by outcome.", ["outcome"]
+)
 TOOL_CALLS = Counter(
     "orchestrator_tool_calls", "Tool, agent and datasource calls, by kind and outcome.", ["kind", "outcome"]
 )
@@ -215,6 +221,26 @@ class RunRecorder:
                     _field("tool_latency", kind, _bucket_index(latency_seconds, TOOL_LATENCY_BUCKETS)): 1.0,
                 }
             )
+        except Exception:  # noqa: S110 - metrics must never break a run
+            pass
+
+    def run_cost(self, *, model: str, cost_usd: float | None) -> None:
+        """What a run cost (nothing is counted for an unpriced model)."""
+        try:
+            if cost_usd is None or not math.isfinite(cost_usd) or cost_usd <= 0:
+                return
+            model = _label(model)
+            COST_USD.labels(model=model).inc(cost_usd)
+            window.add({_field("cost_usd", model): float(cost_usd)})
+        except Exception:  # noqa: S110 - metrics must never break a run
+            pass
+
+    def llm_cache_lookup(self, *, hit: bool) -> None:
+        """An LLM turn looked up in the response cache: answered from it (hit) or not."""
+        try:
+            outcome = "hit" if hit else "miss"
+            LLM_CACHE_LOOKUPS.labels(outcome=outcome).inc()
+            window.add({_field("llm_cache", outcome): 1.0})
         except Exception:  # noqa: S110 - metrics must never break a run
             pass
 

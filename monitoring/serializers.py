@@ -122,6 +122,11 @@ class TokenFiguresSerializer(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+class LLMCacheFiguresSerializer(serializers.Serializer):
+    hits = serializers.IntegerField()
+    misses = serializers.IntegerField()
+
+
 class AppFiguresSerializer(serializers.Serializer):
     runs_started = serializers.IntegerField()
     runs_finished = serializers.DictField(child=serializers.IntegerField(), help_text="By final status.")
@@ -131,6 +136,10 @@ class AppFiguresSerializer(serializers.Serializer):
         child=ToolCallFiguresSerializer(), help_text="By kind: tool, agent, datasource."
     )
     tokens_by_model = serializers.DictField(child=TokenFiguresSerializer())
+    cost_usd_by_model = serializers.DictField(
+        child=serializers.FloatField(), help_text="USD spent, by model (priced models only)."
+    )
+    llm_cache = LLMCacheFiguresSerializer(help_text="LLM turns answered from the response cache, or not.")
 
 
 class MetricsSerializer(serializers.Serializer):

@@ -9,8 +9,9 @@ from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from orchestrator_studio.audit import actor_of
 from orchestrator_studio.models import ApiToken
-from orchestrator_studio.services import api_token_issue, api_token_revoke
+from orchestrator_studio.services import api_token_delete, api_token_issue, api_token_revoke, api_token_update
 
 admin.site.site_header = "Orchestrator Studio"
 admin.site.site_title = "Orchestrator Studio"
@@ -44,9 +45,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: ModelForm, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            api_token_update(token=obj, actor=actor_of(request.user))
             return
-        token, raw = api_token_issue(user=obj.user, name=obj.name, expires_at=obj.expires_at)
+        token, raw = api_token_issue(
+            user=obj.user, name=obj.name, expires_at=obj.expires_at, actor=actor_of(request.user)
+        )
         obj.pk, obj.hint, obj.created_at = token.pk, token.hint, token.created_at
         request._issued_api_token = raw  # type: ignore[attr-defined]
 
@@ -67,10 +70,17 @@ class ApiTokenAdmin(admin.ModelAdmin):
         )
         return response
 
+    def delete_model(self, request: HttpRequest, obj: ApiToken) -> None:
+        api_token_delete(token=obj, actor=actor_of(request.user))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            api_token_delete(token=token, actor=actor_of(request.user))
+
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         revoked = 0
         for token in queryset.filter(revoked_at__isnull=True):
-            api_token_revoke(token=token)
+            api_token_revoke(token=token, actor=actor_of(request.user))
             revoked += 1
         self.message_user(request, f"Revoked {revoked} token{'s' if revoked != 1 else ''}.", messages.SUCCESS)

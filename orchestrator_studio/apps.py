@@ -10,3 +10,6 @@ class OrchestratorStudioConfig(AppConfig):
         # Imported for their side effects: the OpenAPI auth extension, and the signal receivers that drop a
         # token's cached user when the token is deleted or its user changes.
         from orchestrator_studio import auth, schema  # noqa: F401
+        from orchestrator_studio.tracing import tracing_configure
+
+        tracing_configure()

@@ -13,6 +13,12 @@ from rest_framework.request import Request
 
 from orchestrator_studio.cache import shared_cache
 from orchestrator_studio.models import ApiToken, hash_token
+from orchestrator_studio.throttle import (
+    AuthThrottled,
+    client_address,
+    token_auth_failure_record,
+    token_auth_retry_after,
+)
 from orchestrator_studio.token_usage import token_use_note
 
 KEYWORDS = ("bearer", "token")
@@ -53,6 +59,18 @@ def user_for_token(raw: str) -> User | None:
     return token.user
 
 
+def user_for_token_from(raw: str, address: str | None) -> User | None:
+    """`user_for_token` for a client at `address`, whose invalid tokens are counted: `AuthThrottled` once
+    it sent too many (orchestrator_studio.throttle)."""
+    retry_after = token_auth_retry_after(address)
+    if retry_after is not None:
+        raise AuthThrottled(retry_after)
+    user = user_for_token(raw)
+    if user is None:
+        token_auth_failure_record(address)
+    return user
+
+
 @receiver(post_delete, sender=ApiToken, dispatch_uid="auth_token_cache_on_delete")
 @receiver(post_save, sender=ApiToken, dispatch_uid="auth_token_cache_on_save")
 def _token_changed(sender: type[ApiToken], instance: ApiToken, **kwargs: Any) -> None:
@@ -86,7 +104,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         raw = token_from_header(header)
         if raw is None:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
-        user = user_for_token(raw)
+        try:
+            user = user_for_token_from(raw, client_address(request))
+        except AuthThrottled as exc:
+            # DRF's own 429, so that its `Retry-After` header and the envelope's `rate_limited` follow.
+            raise exceptions.Throttled(exc.retry_after, exc.message) from None
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
         return user, None

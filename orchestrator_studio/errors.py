@@ -10,17 +10,33 @@ from django.http import JsonResponse
 
 
 class DomainError(Exception):
-    """An error a service raises on purpose; its message is safe to show (never holds a secret)."""
+    """An error a service raises on purpose; its message is safe to show (never holds a secret).
+
+    `details` are further keys of the envelope's `error` object; `headers` go on the response."""
 
     status_code: int = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, fields: dict[str, list[str]] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: dict[str, list[str]] | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         self.fields = fields
+        self.details = details or {}
+        self.headers = headers or {}
+
+    def as_error(self) -> dict[str, Any]:
+        """The envelope's `error` object."""
+        return error_body(self.code, self.message, self.fields, self.details)["error"]
 
 
 class ValidationFailed(DomainError):
@@ -42,10 +58,30 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
 
 
-def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+class TooManyRequests(DomainError):
+    """429: a limit was reached; `retry_after` seconds go out as the `Retry-After` header."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None, **details: Any):
+        super().__init__(
+            message,
+            code=code,
+            details={**details, "retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
+
+
+def error_body(
+    code: str, message: str, fields: dict[str, Any] | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if fields:
         error["fields"] = fields
+    if details:
+        error.update(details)
     return {"error": error}
 
 
@@ -58,6 +94,11 @@ def error_response(
 def domain_error_response(exc: DomainError) -> JsonResponse:
     """The envelope of a `DomainError` outside DRF (plain Django views: async API views, the console)."""
     return error_response(exc.status_code, exc.code, exc.message, exc.fields)
+
+
+def domain_error_response(exc: DomainError) -> JsonResponse:
+    """A DomainError as the envelope, with its headers, for views outside DRF."""
+    return JsonResponse({"error": exc.as_error()}, status=exc.status_code, headers=exc.headers)
 
 
 def django_validation_fields(exc: DjangoValidationError) -> dict[str, list[str]]:

@@ -36,7 +36,7 @@ _DRF_CODES = {
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error raised under a DRF view leaves as the envelope."""
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        return Response({"error": exc.as_error()}, status=exc.status_code, headers=exc.headers)
     if isinstance(exc, DjangoValidationError):
         fields = django_validation_fields(exc)
         return Response(error_body("validation_error", "Invalid input.", fields), status=400)

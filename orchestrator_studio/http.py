@@ -36,6 +36,7 @@ from orchestrator_studio import __version__
 from orchestrator_studio.egress import EgressRefused, egress_check, egress_check_sync
 from orchestrator_studio.errors import DomainError
 from orchestrator_studio.timing import elapsed_ms
+from orchestrator_studio.tracing import trace_headers
 
 MAX_REDIRECTS = 5
 DEFAULT_MAX_RESPONSE_BYTES = 2 * 1024 * 1024
@@ -310,6 +311,7 @@ async def _send(
 ) -> FetchedResponse:
     client = shared_client()
     request_timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, MAX_CONNECT_SECONDS))
+    headers = trace_headers(headers)
     for _ in range(MAX_REDIRECTS + 1):
         request = client.build_request(
             method, url, headers=headers, params=params, json=json_body, timeout=request_timeout

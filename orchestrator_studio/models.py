@@ -1,6 +1,7 @@
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -60,3 +61,39 @@ class ApiToken(models.Model):
             user=user, key_hash=hash_token(raw), hint=raw[:10], name=name, expires_at=expires_at
         )
         return token, raw
+
+
+class AuditRecord(models.Model):
+    """One create, update or delete of the configuration. Written only by the services; never changed."""
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=200, help_text="A username, or the command that made the change.")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    object_type = models.CharField(max_length=50)
+    object_name = models.CharField(max_length=200)
+    changes = models.JSONField(
+        default=dict, blank=True, help_text='{field: [old, new]}; secrets as "changed".'
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_name", "-at"]),
+            models.Index(fields=["actor", "-at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.object_type} {self.object_name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("Audit records cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("Audit records cannot be deleted.")

@@ -51,10 +51,13 @@ INSTALLED_APPS = [
     "monitoring",
     "console",
     "doors",
+    "governance",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "monitoring.middleware.request_metrics",
+    "orchestrator_studio.tracing.trace_context",
     "orchestrator_studio.middleware.api_error_envelope",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -64,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out admin login into the 429 of AXES_LOCKOUT_CALLABLE.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "orchestrator_studio.urls"
@@ -325,3 +330,27 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Governance: login and token throttling, quotas, the response cache, traces (see governance/).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = "orchestrator_studio.throttle.admin_login_cool_off"
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "orchestrator_studio.throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "orchestrator_studio.throttle.admin_lockout_response"
+TOKEN_AUTH_FAILURE_LIMIT = env.int("TOKEN_AUTH_FAILURE_LIMIT", default=20)
+TOKEN_AUTH_LOCKOUT_SECONDS = env.int("TOKEN_AUTH_LOCKOUT_SECONDS", default=300)
+# OpenTelemetry traces (orchestrator_studio.tracing): exported only when an OTLP endpoint is set.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_EXPORTER_OTLP_PROTOCOL = env.str(
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    default=env.str("OTEL_EXPORTER_OTLP_PROTOCOL", default="http/protobuf"),
+)
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="orchestrator-studio")
+OTEL_GENAI_CAPTURE_CONTENT = env.bool("OTEL_GENAI_CAPTURE_CONTENT", default=False)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/", views.api_root, name="api-root"),
     path("api/", include("registry.api.urls")),
     path("", include("doors.urls")),
+    path("api/", include("governance.api.urls")),
     path("", include("threads.api.urls")),
     path("", include("monitoring.urls")),
     path("", include("console.urls")),

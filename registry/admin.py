@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from orchestrator_studio.audit import actor_of
 from registry import secrets
 from registry.connectors.a2a import a2a_card_cached
 from registry.connectors.probes import probe_entry
@@ -142,14 +143,14 @@ class RegistryAdmin(admin.ModelAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: RegistryEntry, form: Any, change: bool) -> None:
-        registry_entry_save(instance=obj, data={})
+        registry_entry_save(instance=obj, data={}, actor=actor_of(request.user))
 
     def delete_model(self, request: HttpRequest, obj: RegistryEntry) -> None:
-        registry_entry_delete(instance=obj)
+        registry_entry_delete(instance=obj, actor=actor_of(request.user))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for obj in queryset:
-            registry_entry_delete(instance=obj)
+            registry_entry_delete(instance=obj, actor=actor_of(request.user))
 
 
 class LLMConfigForm(RegistryEntryForm):
@@ -170,6 +171,9 @@ class LLMConfigForm(RegistryEntryForm):
             "timeout_seconds",
             "max_retries",
             "reasoning_effort",
+            "input_price_per_mtok",
+            "output_price_per_mtok",
+            "cache_ttl_seconds",
         ]
 
 

@@ -134,8 +134,12 @@ class RegistryImportFailed(ValidationFailed):
         self.problems = problems
 
 
-def registry_files_import(*, paths: Sequence[str | Path]) -> ImportReport:
-    """Upsert every entry of every file by name, in one transaction; raises `RegistryImportFailed`."""
+IMPORT_ACTOR = "registry_import"
+
+
+def registry_files_import(*, paths: Sequence[str | Path], actor: str = IMPORT_ACTOR) -> ImportReport:
+    """Upsert every entry of every file by name, in one transaction; raises `RegistryImportFailed`.
+    Each created or changed entry is audited as done by `actor`."""
     documents, problems = _read_files(paths)
     report = ImportReport()
     with transaction.atomic():
@@ -150,7 +154,7 @@ def registry_files_import(*, paths: Sequence[str | Path]) -> ImportReport:
                     data = _normalise(section_key, entry)
                     where = f"{file}: {section_key}" + ("" if index is None else f"[{index}]")
                     _check_not_repeated(seen, where, section, data)
-                    report.add(section.key, _upsert(section, data))
+                    report.add(section.key, _upsert(section, data, actor))
                 except ValidationFailed as exc:
                     fields = exc.fields or {"non_field_errors": [exc.message]}
                     problems.append(ImportProblem(file, fields, section_key, index, _entry_name(entry)))
@@ -291,7 +295,7 @@ def _check_not_repeated(
         )
 
 
-def _upsert(section: Section, data: dict[str, Any]) -> str:
+def _upsert(section: Section, data: dict[str, Any], actor: str) -> str:
     """Create or update one entry; 'created', 'updated' or 'unchanged' (then nothing is written)."""
     fields = section.serializer().fields
     unknown = sorted(set(data) - set(fields))
@@ -305,11 +309,11 @@ def _upsert(section: Section, data: dict[str, Any]) -> str:
     if not serializer.is_valid():
         raise ValidationFailed("Invalid entry.", fields=_flatten(serializer.errors))
     if instance is None:
-        registry_entry_save(instance=section.model(), data=dict(serializer.validated_data))
+        registry_entry_save(instance=section.model(), data=dict(serializer.validated_data), actor=actor)
         return "created"
     before = _state(instance)
     with transaction.atomic():
-        saved = registry_entry_save(instance=instance, data=dict(serializer.validated_data))
+        saved = registry_entry_save(instance=instance, data=dict(serializer.validated_data), actor=actor)
         if _state(saved) == before:
             # Nothing differs: undo the save so `updated_at` keeps telling when the entry last changed.
             transaction.set_rollback(True)

@@ -14,6 +14,8 @@ class EncryptedTextField(models.TextField):
     _pyi_private_set_type: str
     _pyi_private_get_type: str
 
+    is_secret = True  # the audit log writes a change of it as "changed" only
+
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str:
         return crypto.decrypt(value) if value else ""
 
@@ -26,6 +28,8 @@ class EncryptedJSONField(models.Field):
 
     _pyi_private_set_type: dict[str, Any]
     _pyi_private_get_type: dict[str, Any]
+
+    is_secret = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("default", dict)

@@ -69,6 +69,28 @@ class LLMConfig(RegistryEntry):
         max_length=10, choices=ReasoningEffort.choices, null=True, blank=True
     )
     is_default = models.BooleanField(default=False)
+    input_price_per_mtok = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="USD per million prompt tokens. Empty: the built-in price of a well-known model.",
+    )
+    output_price_per_mtok = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="USD per million completion tokens. Empty: the built-in price of a well-known model.",
+    )
+    cache_ttl_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(30 * 24 * 3600)],
+        help_text="Answer a repeated identical LLM turn from the cache for this long. Empty: no cache.",
+    )
 
     class Meta(RegistryEntry.Meta):
         verbose_name = "LLM config"

@@ -3,11 +3,15 @@
 from django.apps import apps
 from django.db import transaction
 
+from orchestrator_studio.audit import audit_secrets_reencrypted
 from registry.fields import EncryptedJSONField, EncryptedTextField
 
+ROTATE_ACTOR = "rotate_secrets"
 
-def registry_secrets_rotate() -> dict[str, int]:
-    """Re-encrypt every non-empty encrypted column of every model; the count of values per model.
+
+def registry_secrets_rotate(*, actor: str = ROTATE_ACTOR) -> dict[str, int]:
+    """Re-encrypt every non-empty encrypted column of every model; the count of values per model. Each
+    configuration object whose secrets were rewritten gets an audit record by `actor`.
 
     Each value is decrypted with whichever configured key wrote it and written back under the first key,
     so the older keys can be dropped afterwards. One transaction: a value no key can read stops the
@@ -30,5 +34,6 @@ def registry_secrets_rotate() -> dict[str, int]:
                     # `update()` writes through the field, which encrypts with the first key again.
                     model._default_manager.filter(pk=row["pk"]).update(**values)
                     count += len(values)
+                    audit_secrets_reencrypted(actor=actor, instance=model._default_manager.get(pk=row["pk"]))
             rotated[model._meta.label] = count
     return rotated

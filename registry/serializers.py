@@ -1,12 +1,14 @@
 """Shapes of registry entries, shared by the API and the file import. Secrets are write-only: responses say
 `<secret>_set` and mask config ones."""
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry.models import DataSource, ExternalAgent, LLMConfig, Tool
+from registry.pricing import llm_prices
 
 
 def _secret_field(help_text: str) -> serializers.CharField:
@@ -54,23 +56,54 @@ class DsnField(serializers.Field):
         return {"url": data}
 
 
+def _price_field(help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        min_value=Decimal(0),
+        allow_null=True,
+        required=False,
+        coerce_to_string=False,
+        help_text=help_text,
+    )
+
+
 class LLMConfigSerializer(serializers.ModelSerializer):
     api_key = _secret_field("Write-only. Empty: OPENAI_API_KEY from the environment.")
     api_key_set = serializers.SerializerMethodField()
     # Declared so DRF adds no uniqueness check from the one-default constraint: setting the flag moves it.
     is_default = serializers.BooleanField(required=False, help_text="Setting it moves the flag here.")
+    input_price_per_mtok = _price_field("USD per million prompt tokens; null: the built-in price, if any.")
+    output_price_per_mtok = _price_field("USD per million completion tokens; null: the built-in price.")
+    price_source = serializers.SerializerMethodField(
+        help_text="Where the prices shown come from: config, builtin (the table), or null (unknown)."
+    )
 
     class Meta:
         model = LLMConfig
         fields = [
             "name", "model", "base_url", "api_key", "api_key_set", "temperature", "max_tokens",
             "timeout_seconds", "max_retries", "reasoning_effort", "is_default", "enabled", "description",
+            "input_price_per_mtok", "output_price_per_mtok", "price_source", "cache_ttl_seconds",
             "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 
     def get_api_key_set(self, obj: LLMConfig) -> bool:
         return bool(obj.api_key)
+
+    def get_price_source(self, obj: LLMConfig) -> str | None:
+        prices = llm_prices(obj)
+        return prices.source if prices else None
+
+    def to_representation(self, instance: LLMConfig) -> dict[str, Any]:
+        """Prices left null show the built-in table's, so that what a run will cost is visible."""
+        data = super().to_representation(instance)
+        prices = llm_prices(instance)
+        if prices is not None:
+            data["input_price_per_mtok"] = float(prices.input_per_mtok)
+            data["output_price_per_mtok"] = float(prices.output_per_mtok)
+        return data
 
 
 class ExternalAgentSerializer(serializers.ModelSerializer):

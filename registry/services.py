@@ -6,6 +6,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from orchestrator_studio.audit import (
+    SYSTEM_ACTOR,
+    audit_deleted,
+    audit_saved,
+    audit_snapshot,
+    audit_stored_snapshot,
+)
 from orchestrator_studio.errors import ValidationFailed, django_validation_fields
 from registry import secrets, tool_types
 from registry.catalog import catalog_version_bump
@@ -13,6 +20,8 @@ from registry.models import DataSource, LLMConfig, RegistryEntry, Tool
 
 SECRET_FIELDS = ("api_key", "auth_token")
 Entry = TypeVar("Entry", bound=RegistryEntry)
+# Who made the LLM config the environment describes (after `migrate`).
+ENVIRONMENT_ACTOR = "environment"
 
 
 def _apply(instance: RegistryEntry, data: dict[str, Any]) -> None:
@@ -39,11 +48,13 @@ def _apply(instance: RegistryEntry, data: dict[str, Any]) -> None:
             setattr(instance, key, value)
 
 
-def registry_entry_save(*, instance: Entry, data: dict[str, Any]) -> Entry:
-    """Apply `data` to a new or existing entry, validate it whole, and save it in one transaction.
+def registry_entry_save(*, instance: Entry, data: dict[str, Any], actor: str = SYSTEM_ACTOR) -> Entry:
+    """Apply `data` to a new or existing entry, validate it whole, and save it in one transaction with its
+    audit record (`actor`: who asked, a username or a command's name).
 
     Secrets left out of `data`, or sent back as their mask, keep their stored value.
     """
+    before = audit_stored_snapshot(instance)
     _apply(instance, data)
     try:
         instance.full_clean()
@@ -51,6 +62,7 @@ def registry_entry_save(*, instance: Entry, data: dict[str, Any]) -> Entry:
             if isinstance(instance, LLMConfig):
                 _settle_default_before_save(instance)
             instance.save()
+            audit_saved(actor=actor, instance=instance, before=before)
             catalog_version_bump()
     except ValidationError as exc:
         raise ValidationFailed("Invalid input.", fields=django_validation_fields(exc)) from exc
@@ -71,9 +83,11 @@ def _settle_default_before_save(config: LLMConfig) -> None:
         config.is_default = True
 
 
-def registry_entry_delete(*, instance: RegistryEntry) -> None:
+def registry_entry_delete(*, instance: RegistryEntry, actor: str = SYSTEM_ACTOR) -> None:
+    before = audit_snapshot(instance)
     with transaction.atomic():
         instance.delete()
+        audit_deleted(actor=actor, instance=instance, before=before)
         catalog_version_bump()
         if isinstance(instance, LLMConfig) and instance.is_default:
             successor = LLMConfig.objects.filter(enabled=True).order_by("created_at").first()
@@ -92,7 +106,7 @@ def llm_config_from_environment() -> LLMConfig | None:
             return None
         try:
             with transaction.atomic():
-                return LLMConfig.objects.create(
+                config = LLMConfig.objects.create(
                     name="default",
                     model=settings.LLM_DEFAULT_MODEL,
                     base_url=settings.OPENAI_BASE_URL or None,
@@ -102,5 +116,7 @@ def llm_config_from_environment() -> LLMConfig | None:
                         "Made from the environment (OPENAI_API_KEY, OPENAI_BASE_URL, LLM_DEFAULT_MODEL)."
                     ),
                 )
+                audit_saved(actor=ENVIRONMENT_ACTOR, instance=config, before=None)
+                return config
         except IntegrityError:
             return None  # another process made one at the same moment

@@ -7,6 +7,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from threads.models import Message, Run, RunEvent, Thread, ThreadSummary
+from threads.usage import thread_usage
+
+
+def _cost_text(cost: Any) -> str:
+    return "unpriced" if cost is None else f"${cost:.6f}"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,7 +43,7 @@ class MessageInline(ReadOnlyInline):
 
 class RunInline(ReadOnlyInline):
     model = Run
-    fields = ("created_at", "status", "llm_model", "finished_at")
+    fields = ("created_at", "status", "llm_model", "usage", "finished_at")
     readonly_fields = fields
     ordering = ("-created_at",)
 
@@ -58,11 +63,23 @@ class ThreadAdmin(ReadOnlyAdmin):
     search_fields = ("id", "title", "user_id", "owner__username")
     list_select_related = ("owner",)
     inlines = (RunInline, MessageInline)
+    readonly_fields = ("usage_and_cost",)
+
+    @admin.display(description="Usage and cost (all runs)")
+    def usage_and_cost(self, obj: Thread) -> str:
+        usage = thread_usage(obj.pk)
+        return (
+            f"{usage['runs']} runs, {usage['prompt_tokens']} prompt + "
+            f"{usage['completion_tokens']} completion tokens, {_cost_text(usage['cost_usd'])}"
+        )
 
 
 @admin.register(Run)
 class RunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "thread", "status", "llm_model", "ttft_ms", "created_at", "finished_at")
+    list_display = (
+        "id", "thread", "status", "llm_model", "total_tokens", "cost_usd", "ttft_ms", "created_at",
+        "finished_at",
+    )  # fmt: skip
     list_filter = ("status", "llm_model")
     search_fields = ("id", "thread__id", "thread__user_id", "worker_id")
     list_select_related = ("thread",)
@@ -84,6 +101,14 @@ class RunAdmin(ReadOnlyAdmin):
         "finished_at",
     )
     inlines = (RunEventInline,)
+
+    @admin.display(description="Tokens")
+    def total_tokens(self, obj: Run) -> int:
+        return int((obj.usage or {}).get("total_tokens") or 0)
+
+    @admin.display(description="Cost (USD)")
+    def cost_usd(self, obj: Run) -> str:
+        return _cost_text((obj.usage or {}).get("cost_usd"))
 
 
 @admin.register(RunEvent)

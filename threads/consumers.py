@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_THROTTLED = 4429
 
 
 def _thread_for_socket(user: AbstractBaseUser, raw_id: str) -> tuple[Thread | None, int | None]:
@@ -99,6 +100,9 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
 
     async def _connect(self) -> None:
         user = self.scope.get("user")
+        if self.scope.get("auth_retry_after"):
+            await self._refuse(CLOSE_THROTTLED)
+            return
         if user is None or not user.is_authenticated:
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
@@ -154,7 +158,7 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
             async with own_sync_thread():
                 await handler(content)
         except DomainError as exc:
-            await self.send_error(exc.code, exc.message, exc.fields)
+            await self.send_json({"type": "error", "error": exc.as_error()})
         except Exception:
             logger.exception("websocket %s frame failed on thread %s", content["type"], self.thread_id)
             await self.send_error("internal_error", "The server could not handle this frame.")

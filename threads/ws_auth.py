@@ -22,7 +22,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 
-from orchestrator_studio.auth import token_from_header, user_for_token
+from orchestrator_studio.auth import token_from_header, user_for_token_from
+from orchestrator_studio.throttle import AuthThrottled
 
 
 def _raw_token(scope: dict[str, Any]) -> str | None:
@@ -56,9 +57,15 @@ class TokenAuthMiddleware(BaseMiddleware):
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         raw = _raw_token(scope)
+        address = (scope.get("client") or [None])[0]
         # Self-contained (its connection is closed after it), so any pool thread will do: handshakes of many
         # sockets must not queue on asgiref's one shared sync thread.
-        user = await database_sync_to_async(user_for_token, thread_sensitive=False)(raw) if raw else None
+        lookup = database_sync_to_async(user_for_token_from, thread_sensitive=False)
+        try:
+            user = await lookup(raw, address) if raw else None
+        except AuthThrottled as exc:
+            user = None
+            scope = dict(scope, auth_retry_after=exc.retry_after)
         if raw is None and scope.get("session") is not None:
             session_user = await get_user(scope)
             user = session_user if session_user.is_active and session_user.is_staff else None

@@ -3,12 +3,13 @@ from typing import Any, cast
 from asgiref.sync import async_to_sync
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from orchestrator_studio.audit import actor_of
 from orchestrator_studio.auth import IsStaffForWrites
 from orchestrator_studio.errors import ValidationFailed
 from registry import serializers, tool_types
@@ -24,6 +25,7 @@ from registry.connectors.datasources import (
     datasources_health,
 )
 from registry.connectors.llm import llm_probe
+from registry.connectors.llm_cache import cache_clear
 from registry.connectors.tools import tool_test
 from registry.models import NAME_RE, DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
 from registry.selectors import llm_config_default
@@ -69,14 +71,18 @@ class RegistryViewSet(
         return queryset
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
-        serializer.instance = registry_entry_save(instance=self.model(), data=dict(serializer.validated_data))
+        serializer.instance = registry_entry_save(
+            instance=self.model(), data=dict(serializer.validated_data), actor=actor_of(self.request.user)
+        )
 
     def perform_update(self, serializer: BaseSerializer[Any]) -> None:
         instance = cast(RegistryEntry, serializer.instance)
-        serializer.instance = registry_entry_save(instance=instance, data=dict(serializer.validated_data))
+        serializer.instance = registry_entry_save(
+            instance=instance, data=dict(serializer.validated_data), actor=actor_of(self.request.user)
+        )
 
     def perform_destroy(self, instance: RegistryEntry) -> None:
-        registry_entry_delete(instance=instance)
+        registry_entry_delete(instance=instance, actor=actor_of(self.request.user))
 
 
 # The list filters mean nothing to the connectivity actions of one entry.
@@ -97,6 +103,19 @@ class LLMConfigViewSet(RegistryViewSet):
     @action(detail=True, methods=["post"], url_path="test")
     def test_connection(self, request: Request, name: str | None = None) -> Response:
         return Response(async_to_sync(llm_probe)(self.get_object()).as_dict())
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        parameters=_NO_LIST_FILTERS,
+        summary="Empty the config's response cache (staff)",
+        description="Every process stops answering from what was cached for this config. 503 when the "
+        "cache cannot be reached.",
+    )
+    @action(detail=True, methods=["delete"], url_path="cache")
+    def cache(self, request: Request, name: str | None = None) -> Response:
+        cache_clear(self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ExternalAgentViewSet(RegistryViewSet):
@@ -244,7 +263,9 @@ def default_llm_config(request: Request) -> Response:
     if request.method == "PUT":
         serializer = serializers.LLMConfigSerializer(config, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        config = registry_entry_save(instance=config, data=dict(serializer.validated_data))
+        config = registry_entry_save(
+            instance=config, data=dict(serializer.validated_data), actor=actor_of(request.user)
+        )
     return Response(serializers.LLMConfigSerializer(config).data)
 
 

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from orchestrator_studio.auth import token_from_header, user_for_token
+from orchestrator_studio.auth import token_from_header, user_for_token_from
 from orchestrator_studio.errors import (
     DomainError,
     NotFound,
@@ -30,6 +30,7 @@ from orchestrator_studio.errors import (
 )
 from orchestrator_studio.inputs import validated
 from orchestrator_studio.json_limits import loads_bounded
+from orchestrator_studio.throttle import client_address
 from registry.selectors import llm_config_default
 from threads import services
 from threads.api.follow import RunFollower
@@ -60,11 +61,11 @@ def async_api_view(view: AsyncView) -> AsyncView:
         raw = token_from_header(header)
         if raw is None:
             return _unauthorized("Authorization header must be 'Bearer <token>'.")
-        user = await sync_to_async(user_for_token)(raw)
-        if user is None:
-            return _unauthorized("Invalid or expired token.")
-        request.user = user
         try:
+            user = await sync_to_async(user_for_token_from)(raw, client_address(request))
+            if user is None:
+                return _unauthorized("Invalid or expired token.")
+            request.user = user
             return await view(request, *args, **kwargs)
         except DomainError as exc:
             return domain_error_response(exc)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from threads.api import streaming, views
+from threads.api import streaming, usage, views
 
 threads = views.ThreadViewSet
 runs = views.RunViewSet
@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/memory/<str:user_id>/summary", memory.as_view({"get": "summary"}), name="memory-summary"),
     path("api/memory/<str:user_id>/stats", memory.as_view({"get": "stats"}), name="memory-stats"),
     path("api/memory/<str:user_id>/message", memory.as_view({"post": "add_message"}), name="memory-message"),
+    path("api/usage", usage.usage_report, name="usage-report"),
     path("v1/chat", streaming.chat, name="chat"),
     path("v1/chat/health", streaming.chat_health, name="chat-health"),
 ]

@@ -34,7 +34,7 @@ class Command(BaseCommand):
             username, password = CREDENTIALS_FILE.read_text().split("\n")[:2]
         else:
             username, password = admin.username, "(set before; `manage.py changepassword` resets it)"
-        _, token = api_token_reissue(user=admin, name=TOKEN_NAME)
+        _, token = api_token_reissue(user=admin, name=TOKEN_NAME, actor="bootstrap_local")
         self.stdout.write(
             "\n".join(
                 [

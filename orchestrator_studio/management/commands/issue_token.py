@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orchestrator_studio.models import ApiToken
+from orchestrator_studio.services import api_token_issue
 
 
 class Command(BaseCommand):
@@ -25,5 +25,5 @@ class Command(BaseCommand):
         if staff and not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])
-        _, raw = ApiToken.issue(user=user, name=name)
+        _, raw = api_token_issue(user=user, name=name, actor="issue_token")
         self.stdout.write(raw)
