@@ -45,11 +45,11 @@ def tracing_enabled() -> bool:
     return _tracer is not None
 
 
-def tracing_configure() -> None:
-    """Tracing as the settings say; called once per process at start-up."""
+def tracing_configure() -> TracerProvider | None:
+    """Tracing as the settings say; called once per process at start-up. Returns the provider (None: off)."""
     if not settings.OTEL_EXPORTER_OTLP_ENDPOINT:
         tracing_install(None)
-        return
+        return None
     if settings.OTEL_EXPORTER_OTLP_PROTOCOL not in SUPPORTED_PROTOCOLS:
         raise ImproperlyConfigured(
             f"OTEL_EXPORTER_OTLP_PROTOCOL={settings.OTEL_EXPORTER_OTLP_PROTOCOL!r} is not supported: "
@@ -58,9 +58,11 @@ def tracing_configure() -> None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     provider = TracerProvider(resource=Resource.create({"service.name": settings.OTEL_SERVICE_NAME}))
-    # The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and _HEADERS, _TIMEOUT, ...) itself.
+    # The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and _HEADERS, _TIMEOUT, ...) itself; the batch
+    # processor exports from a thread of its own, so a run only ever queues a finished span.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     tracing_install(provider)
+    return provider
 
 
 # --- trace context ------------------------------------------------------------------------------------

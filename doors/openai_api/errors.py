@@ -51,4 +51,7 @@ def domain_error_response(exc: DomainError) -> JsonResponse:
     if exc.fields:
         details = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in exc.fields.items())
         message = f"{message} {details}"
-    return openai_error_response(exc.status_code, message, code=exc.code, param=param)
+    response = openai_error_response(exc.status_code, message, code=exc.code, param=param)
+    for header, value in exc.headers.items():
+        response[header] = value  # Retry-After of a 429
+    return response

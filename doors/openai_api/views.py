@@ -24,6 +24,7 @@ from doors.openai_api.shapes import (
 from doors.services import door_llm_config, door_run_events, door_run_start, door_thread_create
 from doors.transcript import RunTranscript
 from orchestrator_studio.errors import DomainError
+from orchestrator_studio.throttle import AuthThrottled, client_address
 from registry.models import LLMConfig
 from threads.engine.events import MESSAGE_DELTA
 from threads.models import Run
@@ -46,7 +47,10 @@ def openai_view(*methods: str) -> Callable[[AsyncView], AsyncView]:
                 response["Allow"] = ", ".join(methods)
                 return response
             authorization = request.headers.get("Authorization", "")
-            user = await door_user(authorization)
+            try:
+                user = await door_user(authorization, client_address(request))
+            except AuthThrottled as exc:
+                return domain_error_response(exc)
             if user is None:
                 message = (
                     "Invalid or expired API token."

@@ -64,7 +64,9 @@ def test_token_guessing_is_throttled_per_address_everywhere(user_client, setting
     throttled = _api(guesser, "os_guess4").get("/api/threads/")
     right_token_from_guesser = _api(guesser, user_client.raw_token).get("/api/threads/")
     async_view = _api(guesser, user_client.raw_token).post("/v1/chat", {"prompt": "hi"}, format="json")
+    openai_door = _api(guesser, user_client.raw_token).get("/v1/models")
     colleague_call = _api(colleague, user_client.raw_token).get("/api/threads/")
+    colleague_models = _api(colleague, user_client.raw_token).get("/v1/models")
 
     assert guesses == [401, 401, 401]
     assert throttled.status_code == 429
@@ -74,7 +76,11 @@ def test_token_guessing_is_throttled_per_address_everywhere(user_client, setting
     assert async_view.status_code == 429
     assert async_view.json()["error"]["code"] == "rate_limited"
     assert int(async_view["Retry-After"]) >= 1
+    assert openai_door.status_code == 429
+    assert openai_door.json()["error"]["type"] == "rate_limit_error"
+    assert int(openai_door["Retry-After"]) >= 1
     assert colleague_call.status_code == 200
+    assert colleague_models.status_code == 200
 
 
 class _SocketFrom(WebsocketCommunicator):
