@@ -92,12 +92,8 @@ def error_response(
 
 
 def domain_error_response(exc: DomainError) -> JsonResponse:
-    """The envelope of a `DomainError` outside DRF (plain Django views: async API views, the console)."""
-    return error_response(exc.status_code, exc.code, exc.message, exc.fields)
-
-
-def domain_error_response(exc: DomainError) -> JsonResponse:
-    """A DomainError as the envelope, with its headers, for views outside DRF."""
+    """The envelope of a `DomainError` outside DRF (plain Django views: async API views, the console), with
+    its details and headers (a 429's `Retry-After`)."""
     return JsonResponse({"error": exc.as_error()}, status=exc.status_code, headers=exc.headers)
 
 
