@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from a2a.client import A2ACardResolver, A2AClientError, AgentCardResolutionError, ClientConfig, ClientFactory
+from a2a.client import A2ACardResolver, AgentCardResolutionError, ClientConfig, ClientFactory
 from a2a.client.client import Client
 from a2a.types.a2a_pb2 import (
     AgentCard,
@@ -38,6 +38,7 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
+from a2a.utils.errors import A2AError
 from django.conf import settings
 
 from orchestrator_studio.cache import shared_cache
@@ -373,6 +374,9 @@ async def a2a_call(
             False, None, elapsed_ms(started), outcome.response(agent) if outcome.task_id else None, error
         )
     except A2AAgentError as exc:
+        if context_id:
+            # A task the agent no longer knows must not make every later message of the thread fail.
+            await shared_cache().adelete(_pending_key(agent, context_id))
         return AgentCallResult(False, exc.http_status, elapsed_ms(started), None, exc.message)
     except DomainError as exc:
         return AgentCallResult(False, None, elapsed_ms(started), None, exc.message)
@@ -438,7 +442,7 @@ async def _send(
         if outcome.task_id and not outcome.final:
             await _cancel_task(agent, client, outcome)
         raise
-    except A2AClientError as exc:
+    except A2AError as exc:  # the client's own errors, and the JSON-RPC errors the agent answered
         raise _call_failure(agent, exc) from None
 
 
@@ -448,11 +452,11 @@ async def _cancel_task(agent: ExternalAgent, client: Client, outcome: A2AOutcome
         async with asyncio.timeout(CANCEL_TIMEOUT_SECONDS):
             task = await asyncio.shield(client.cancel_task(CancelTaskRequest(id=outcome.task_id)))
         outcome.take_task(task)
-    except (A2AClientError, TimeoutError, DomainError) as exc:
+    except (A2AError, TimeoutError, DomainError) as exc:
         logger.warning("CancelTask to A2A agent %s failed: %s", agent.name, type(exc).__name__)
 
 
-def _call_failure(agent: ExternalAgent, exc: A2AClientError) -> A2AAgentError:
+def _call_failure(agent: ExternalAgent, exc: A2AError) -> A2AAgentError:
     cause = exc.__cause__
     if isinstance(cause, httpx.HTTPStatusError):
         code = cause.response.status_code

@@ -173,6 +173,18 @@ def test_input_required_comes_back_as_such_and_the_next_message_resumes_the_task
     assert answered.output["task_id"] == asked.output["task_id"]
 
 
+def test_a_task_the_agent_forgot_fails_once_and_the_thread_goes_on(db, fake_a2a):
+    a2a_agent(fake_a2a)
+    assert catalog_call_sync("agent__research", {"task": "ask me first"}).output["state"] == "input-required"
+    fake_a2a.restart()
+    forgotten = catalog_call_sync("agent__research", {"task": "account 42"})
+    assert forgotten.ok is False
+    assert "answered an error" in forgotten.error
+    fresh = catalog_call_sync("agent__research", {"task": "account 42"})
+    assert fresh.ok is True
+    assert fresh.output["text"] == "done: account 42"
+
+
 def test_a_failed_task_is_ok_false_with_the_agents_words(db, fake_a2a):
     a2a_agent(fake_a2a)
     result = catalog_call_sync("agent__research", {"task": "fail please"})

@@ -111,6 +111,10 @@ class FakeA2AAgent:
         with self._lock:
             self._seen.append((context_id, task_id))
 
+    def restart(self) -> None:
+        """Forget every task, as an agent restarted without a durable task store does."""
+        self._app = None
+
     def card(self) -> AgentCard:
         return AgentCard(
             name="Research agent",

@@ -86,3 +86,38 @@ async def test_the_streamed_run_shows_both_calls(alice, llm, fake_openai, protoc
     assert completed["files__add"]["ok"] is True
     assert completed["agent__research"]["ok"] is True
     assert events[-1]["type"] == "run.completed"
+
+
+async def test_a_slow_mcp_server_and_a_failing_agent_fail_their_calls_and_the_run_completes(
+    alice, llm, fake_openai, fake_mcp, fake_a2a
+):
+    save = sync_to_async(registry_entry_save)
+    await save(
+        instance=Tool(),
+        data={
+            "name": "files",
+            "type": "mcp",
+            "config": {"url": fake_mcp.url, "auth_token": fake_mcp.token, "timeout": 1},
+        },
+    )
+    await save(
+        instance=ExternalAgent(),
+        data={"name": "research", "protocol": "a2a", "url": fake_a2a.base_url, "auth_token": fake_a2a.token},
+    )
+    fake_openai.script(
+        tool_calls(
+            call("files__slow", {"seconds": 30}, id="call_slow"),
+            call("agent__research", {"task": "fail at once"}, id="call_fail"),
+        ),
+        text("Neither worked."),
+    )
+    body = (await alice.post("/v1/chat", {"prompt": "Try both"}, content_type="application/json")).json()
+    assert body["status"] == "completed"
+    assert body["answer"] == "Neither worked."
+    calls = {entry["name"]: entry for entry in body["tool_calls"]}
+    assert calls["files__slow"]["ok"] is False
+    assert calls["agent__research"]["ok"] is False
+    second = fake_openai.chat_requests[1].body
+    results = {m["tool_call_id"]: m["content"] for m in second["messages"] if m["role"] == "tool"}
+    assert "did not answer within 1s" in results["call_slow"]
+    assert "the research failed" in results["call_fail"]
