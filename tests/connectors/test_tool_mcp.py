@@ -1,6 +1,7 @@
 """The `mcp` tool against a real MCP server on loopback (the official SDK's MCPServer, streamable HTTP and
 SSE, Bearer token): listing, calls, the allowed-tools filter, failures, secrets."""
 
+import asyncio
 import json
 import logging
 import re
@@ -129,6 +130,19 @@ def test_a_slow_tool_is_cut_off_at_the_tools_timeout(db, fake_mcp):
     result = call("files__slow", {"seconds": 30})
     assert result.ok is False
     assert "did not answer within 1s" in result.error
+
+
+def test_a_cancelled_call_is_abandoned_not_reported_as_a_failure(db, fake_mcp):
+    tool = mcp_tool(fake_mcp)
+
+    async def cancel_midway() -> None:
+        call = asyncio.ensure_future(mcp_tool_call(tool, "slow", {"seconds": 30}))
+        assert await asyncio.to_thread(fake_mcp.slow_started.wait, 10)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+    async_to_sync(cancel_midway)()
 
 
 def test_a_server_that_is_down_is_a_clear_failure(db):

@@ -4,7 +4,8 @@ It speaks streamable HTTP at `/mcp` (and the legacy SSE transport at `/sse`), an
 without `Authorization: Bearer <token>` (the SDK's own bearer middleware, with a verifier that knows one
 token). Its tools:
 - `echo(text)` → the text; `add(a, b)` → the sum, as structured content too;
-- `fail(reason)` → an `isError` result; `slow(seconds)` → answers after that long;
+- `fail(reason)` → an `isError` result; `slow(seconds)` → answers after that long (`slow_started` is set
+  when it begins);
 - `whoami()` → echoes the bearer token it was called with (to prove it is scrubbed);
 - `picture()` → an image and a text part; `progress(steps)` → reports progress, then "finished";
 - `bad_required` and `broken_schema`, whose input schemas are not valid JSON Schema.
@@ -57,12 +58,6 @@ def _fail(reason: str) -> str:
     raise ToolError(reason)
 
 
-async def _slow(seconds: float) -> str:
-    """Answer after `seconds`."""
-    await asyncio.sleep(seconds)
-    return f"slept {seconds:g}s"
-
-
 def _whoami() -> str:
     """Say which bearer token the call came with."""
     access = get_access_token()
@@ -104,7 +99,15 @@ class FakeMcpServer:
             token_verifier=_OneTokenVerifier(token),
             auth=AuthSettings(issuer_url="http://127.0.0.1", resource_server_url=None),
         )
-        for function in (_echo, _add, _fail, _slow, _whoami, _progress):
+        self.slow_started = threading.Event()
+
+        async def slow(seconds: float) -> str:
+            """Answer after `seconds`."""
+            self.slow_started.set()
+            await asyncio.sleep(seconds)
+            return f"slept {seconds:g}s"
+
+        for function in (_echo, _add, _fail, slow, _whoami, _progress):
             self.server.add_tool(function, name=function.__name__.lstrip("_"))
         self.server.add_tool(_picture, name="picture", structured_output=False)
         self._streamable = self.server.streamable_http_app(streamable_http_path="/mcp")
