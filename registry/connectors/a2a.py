@@ -58,6 +58,8 @@ JSONRPC = "JSONRPC"
 # A probe answers quickly or the agent is not healthy, whatever its call timeout.
 MAX_PROBE_SECONDS = 10.0
 CANCEL_TIMEOUT_SECONDS = 5.0
+# A card that could not be read is not asked for again by every run starting for this long.
+FAILED_CARD_SECONDS = 30
 POLL_FIRST_SECONDS = 0.2
 POLL_MAX_SECONDS = 2.0
 # A task stopped for the user's input is resumed by the next message of the same thread for this long.
@@ -201,6 +203,9 @@ async def a2a_function_description(agent: ExternalAgent) -> str:
     if agent.description:
         return agent.description
     fallback = f"Delegate a task to the A2A agent '{agent.name}'."
+    unavailable_key = _card_cache_key(agent) + ":unavailable"
+    if await shared_cache().aget(unavailable_key):
+        return fallback
     try:
         async with _http(agent, MAX_PROBE_SECONDS) as http, asyncio.timeout(MAX_PROBE_SECONDS):
             card = await a2a_card(agent, http)
@@ -208,6 +213,8 @@ async def a2a_function_description(agent: ExternalAgent) -> str:
         logger.warning(
             "The card of A2A agent %s is unavailable: %s", agent.name, getattr(exc, "message", "timeout")
         )
+        # Runs starting meanwhile do not each wait for an agent that is down (a probe reads it at once).
+        await shared_cache().aset(unavailable_key, True, FAILED_CARD_SECONDS)
         return fallback
     return card_function_description(card)
 

@@ -102,6 +102,15 @@ def test_a_run_function_described_by_the_card_taking_a_task(fake_a2a, user_clien
     assert function["parameters"]["required"] == ["task"]
 
 
+def test_an_agent_whose_card_is_unavailable_is_offered_and_not_asked_again_by_every_run(db, caplog):
+    factories.agent(save=True, name="gone", url=f"http://127.0.0.1:{free_port()}", protocol="a2a")
+    first = async_to_sync(catalog_build)().functions["agent__gone"]
+    assert first.description == "Delegate a task to the A2A agent 'gone'."
+    assert caplog.text.count("The card of A2A agent gone is unavailable") == 1
+    async_to_sync(catalog_build)()
+    assert caplog.text.count("The card of A2A agent gone is unavailable") == 1
+
+
 def test_the_registry_description_wins_over_the_card(fake_a2a, user_client):
     a2a_agent(fake_a2a, description="Our research desk.")
     schemas = user_client.get("/api/tools/registry/schemas").json()
