@@ -296,6 +296,13 @@ async def http_request(
         raise OutboundError(f"Cannot connect to {origin_of(url)}: {connection_failure_reason(exc)}.") from exc
     except httpx.HTTPError as exc:
         raise OutboundError(f"HTTP error talking to {origin_of(url)}: {type(exc).__name__}.") from exc
+    except UnicodeEncodeError:
+        # A secret saved before secrets were checked to be header-safe: say so, never with its value.
+        raise OutboundError(
+            f"A header of the request to {origin_of(url)} holds characters an HTTP header cannot carry: "
+            "save the entry's secret again (printable ASCII only).",
+            code="invalid_header_value",
+        ) from None
 
 
 async def _send(

@@ -269,3 +269,28 @@ def test_json_schema_complexity_is_bounded_at_save(schema, reason):
     with pytest.raises(ValidationFailed) as refused:
         registry_entry_save(instance=ExternalAgent(), data=data)
     assert reason in json.dumps(refused.value.fields)
+
+
+def test_a_non_ascii_secret_saved_before_the_check_fails_its_own_calls_only(staff_client, fake_agent):
+    # Saved straight to the database, as entries saved before the header-safe check could be.
+    ExternalAgent.objects.create(
+        name="bad", url=fake_agent.base_url, auth_token="tokén-1234", timeout_seconds=5
+    )
+    ExternalAgent.objects.create(
+        name="good", url=fake_agent.base_url, auth_token=fake_agent.token, timeout_seconds=5
+    )
+
+    health = staff_client.get("/api/agents/health/all")
+    tested = staff_client.post("/api/agents/bad/test")
+    called = staff_client.post("/api/agents/bad/call", {"task": "hello"}, format="json")
+
+    assert health.status_code == 200
+    rows = {row["name"]: row for row in health.json()["agents"]}
+    assert rows["good"]["ok"] is True
+    assert rows["bad"]["ok"] is False
+    assert "cannot carry" in rows["bad"]["error"]
+    assert tested.status_code == 200
+    assert tested.json()["ok"] is False
+    assert called.status_code != 500
+    for response in (health, tested, called):
+        assert "tokén" not in response.content.decode()
