@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orchestrator_studio.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from orchestrator_studio.tracing import run_trace_options
 from registry.models import LLMConfig
 from registry.selectors import llm_config_default
 from threads import executors
@@ -21,6 +22,7 @@ from threads.engine.control import CANCEL, SUPERSEDED
 from threads.engine.events import RUN_CANCELLED, RUN_CREATED, RUN_FAILED, Event
 from threads.engine.publisher import event_broadcast, event_broadcast_sync, event_build, run_terminate
 from threads.models import Message, Run, RunEvent, Thread, ThreadSummary
+from threads.quotas import quota_check_start
 from threads.recovery import run_orphan_fail
 
 logger = logging.getLogger(__name__)
@@ -127,10 +129,11 @@ def _run_create_once(*, thread: Thread, task: str, options: dict[str, Any]) -> t
                 if event is None:
                     raise Conflict("This thread already has a run in progress.", code="run_active")
                 released.append(event)
+            quota_check_start(user_id=locked.owner_id)
             run = Run.objects.create(
                 thread=locked,
                 task=task,
-                options=options,
+                options={**options, **run_trace_options()},
                 llm_config=config,
                 llm_model=config.model,
             )

@@ -4,6 +4,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from orchestrator_studio.tracing import tracing_install
+from tests.threads_api.conftest import async_client
 
 
 @pytest.fixture
@@ -16,3 +17,9 @@ def spans():
     yield exporter
     tracing_install(None)
     provider.shutdown()
+
+
+@pytest.fixture
+def alice(user_client):
+    """alice's async client with her token, as the agent API tests use (tests/threads_api/conftest.py)."""
+    return async_client(user_client)

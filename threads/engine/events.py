@@ -27,6 +27,10 @@ class Usage(TypedDict):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    # At the run's end: what it cost in USD (None: an unpriced model), and whether every LLM turn of it
+    # was answered from the response cache.
+    cost_usd: NotRequired[float | None]
+    cached: NotRequired[bool]
 
 
 class RunError(TypedDict):

@@ -9,6 +9,7 @@ knows about requests, consumers or serializers.
 """
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -25,6 +26,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from orchestrator_studio.timing import elapsed_ms
+from orchestrator_studio.tracing import trace_run, trace_tool_call
 from registry.catalog import Catalog, catalog_build, catalog_call
 from registry.connectors.llm import LLMUnavailable, llm_client, llm_completion_options, model_capabilities
 from registry.connectors.results import CallResult
@@ -44,12 +46,12 @@ from threads.engine.events import (
     Usage,
     usage_zero,
 )
+from threads.engine.governed import RunSpend, llm_turn
 from threads.engine.llm import (
     LLMFailure,
     ToolCallRequest,
     llm_complete_text,
     llm_failure,
-    llm_turn_stream,
     tool_arguments,
 )
 from threads.engine.metrics import run_metrics
@@ -62,6 +64,7 @@ from threads.engine.publisher import (
 )
 from threads.memory import context_plan, summary_update
 from threads.models import Message, Run, RunEvent
+from threads.quotas import QuotaExceeded, quota_token_budget, quota_token_overrun
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +93,9 @@ class RunState:
     ttft_ms: float | None = None
     model: str = ""
     step_limit_reached: bool = False
+    spend: RunSpend = field(default_factory=RunSpend)
+    # The tokens the run's user may still spend today (None: no daily quota), read when the run starts.
+    token_budget: int | None = None
 
     def add_usage(self, usage: Usage) -> None:
         for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
@@ -203,6 +209,8 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
     run_metrics().run_started()
     outcome: tuple[str, dict[str, Any], dict[str, Any]] | None = None
     interrupted = False
+    trace = contextlib.ExitStack()
+    run_span = trace.enter_context(trace_run(run_id=run.id, thread_id=run.thread_id, options=run.options))
     try:
         if run.cancel_requested:
             control.stop(CANCEL)
@@ -232,12 +240,19 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
             outcome = _failed(INTERRUPTED_ERROR, state)
     except LLMFailure as exc:
         outcome = _failed({"code": exc.code, "message": exc.message}, state)
+    except QuotaExceeded as exc:
+        outcome = _failed(exc.as_run_error(), state)
     except Exception:
         logger.exception("Run %s failed unexpectedly", run.id)
         outcome = _failed(INTERNAL_ERROR, state)
     finally:
         control.ending = True
+        # The usage stored with the run and sent with its terminal event says what it cost.
+        state.usage.update(state.spend.usage_fields())  # type: ignore[typeddict-item]
         status = await _run_end(publisher, outcome, state)
+        run_span.run_finished(status=status, error_code=_error_code(outcome))
+        trace.close()
+        run_metrics().run_cost(model=state.model, cost_usd=state.usage.get("cost_usd"))
         run_metrics().run_finished(
             status=status,
             model=state.model,
@@ -248,6 +263,11 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
         )
     if interrupted:
         raise asyncio.CancelledError
+
+
+def _error_code(outcome: tuple[str, dict[str, Any], dict[str, Any]] | None) -> str | None:
+    error = outcome[2].get("error") if outcome else None
+    return error.get("code") if isinstance(error, dict) else None
 
 
 def _failed(error: dict[str, str], state: RunState) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -286,11 +306,16 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
     if run.options.get("use_tools", True) and model_capabilities(config.model)["function_calling"]:
         catalog = await catalog_build()
     tools = catalog.openai_tools() if catalog else []
+    state.token_budget = await _db(quota_token_budget, user_id=run.thread.owner_id)
     messages = await _context_messages(run, config, client, options, publisher, state)
 
     for _ in range(settings.MAX_RUN_STEPS):
         control.checkpoint()
-        turn = await llm_turn_stream(
+        # Over the day's tokens after a turn and its calls: the run ends here, `quota_exceeded`.
+        overrun = quota_token_overrun(budget=state.token_budget, used=state.usage["total_tokens"])
+        if overrun is not None:
+            raise overrun
+        turn, cached = await llm_turn(
             client=client,
             config=config,
             options=options,
@@ -298,8 +323,10 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
             tools=tools,
             on_delta=publisher.delta,
             on_first_token=state.first_token,
+            on_cache_lookup=lambda hit: run_metrics().llm_cache_lookup(hit=hit),
         )
         state.add_usage(turn.usage)
+        state.spend.add(config, turn.usage, cached=cached)
         control.checkpoint()
         # A final answer always completes its message (even an empty one); a turn that only calls
         # functions has a message to complete only when it also said something. The message and its
@@ -380,6 +407,7 @@ async def _context_messages(
                 client=client, config=config, options=options, messages=messages
             )
             state.add_usage(usage)
+            state.spend.add(config, usage, cached=False)
             return text
 
         summarized = await summary_update(plan, thread_id=run.thread_id, summarize=summarize)
@@ -476,13 +504,15 @@ async def _tool_call_one(
     elif arguments is None:
         result = CallResult(ok=False, output=None, latency_ms=0.0, error=problem)
     else:
-        try:
-            result = await catalog_call(catalog, call.name, arguments, context=context)
-        except Exception:
-            logger.exception("Function %s failed unexpectedly", call.name)
-            latency = elapsed_ms(started)
-            error = f"{call.name} failed unexpectedly."
-            result = CallResult(ok=False, output=None, latency_ms=latency, error=error)
+        with trace_tool_call(name=call.name, call_id=call.id, kind=kind, arguments=arguments) as span:
+            try:
+                result = await catalog_call(catalog, call.name, arguments, context=context)
+            except Exception:
+                logger.exception("Function %s failed unexpectedly", call.name)
+                latency = elapsed_ms(started)
+                error = f"{call.name} failed unexpectedly."
+                result = CallResult(ok=False, output=None, latency_ms=latency, error=error)
+            span.tool_finished(ok=result.ok, error=result.error, output=result.output)
     run_metrics().tool_call(kind=kind, ok=result.ok, latency_seconds=result.latency_ms / 1000)
     fields: dict[str, Any] = {
         "tool_call_id": call.id,

@@ -27,6 +27,10 @@ class RunMetrics(Protocol):
 
     def tool_call(self, *, kind: str, ok: bool, latency_seconds: float) -> None: ...
 
+    def run_cost(self, *, model: str, cost_usd: float | None) -> None: ...
+
+    def llm_cache_lookup(self, *, hit: bool) -> None: ...
+
 
 @functools.cache
 def run_metrics() -> RunMetrics:
