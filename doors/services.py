@@ -17,8 +17,8 @@ from django.utils import timezone
 from orchestrator_studio.errors import NotFound
 from registry.models import LLMConfig
 from threads import services as thread_services
-from threads.api.follow import RunFollower
 from threads.engine.events import Event
+from threads.follow import RunFollower
 from threads.models import Message, Run, Thread
 from threads.selectors import threads_visible_to
 

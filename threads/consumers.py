@@ -1,17 +1,18 @@
 """The thread websocket (API.md, "WebSocket"): one socket per thread, runs started, cancelled and followed.
 
-Events reach the socket through the thread's group, so a run executed by any process (a worker, another
-server) shows up here. Per run, the socket remembers the last `seq` it sent: a live event already sent is
-dropped, and a jump in `seq` is filled from the store, so what a client receives after `resume` has
-neither duplicates nor gaps. Channels dispatches one message at a time per consumer, which is what holds
-live events back while a resume replays the stored ones. A run the socket starts itself is followed from
-its first event, so a client never misses the beginning of its own run.
+Events reach the socket through the process's event hub (one subscription per process, `threads.event_hub`),
+so a run executed by any process (a worker, another server) shows up here. The socket's `EventCursor`
+(`threads.follow`, shared with SSE and /v1/chat) remembers per run the last `seq` it sent: a live event
+already sent is dropped, and a jump in `seq` is filled from the store, so what a client receives after
+`resume` has neither duplicates nor gaps. One lock per socket holds live events back while a resume
+replays the stored ones or a run starts: a run the socket starts itself is followed from its first event,
+so a client never misses the beginning of its own run.
 
-Events come through the `events` channel layer (pub/sub on Redis, see settings.CHANNEL_LAYERS). The
-database work of a handshake, a client frame or a gap fill runs on a sync thread of its own
-(`own_sync_thread`), not on the one thread asgiref shares between every socket of the process.
+The database work of a handshake or a client frame runs on a sync thread of its own (`own_sync_thread`),
+not on the one thread asgiref shares between every socket of the process.
 """
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -27,10 +28,11 @@ from orchestrator_studio.inputs import validated
 from orchestrator_studio.json_limits import loads_bounded
 from threads import services
 from threads.engine.events import Event
-from threads.engine.publisher import EVENTS_LAYER, thread_group
+from threads.event_hub import Subscription, event_hub
+from threads.follow import EventCursor
 from threads.inputs import RunExecuteSerializer, run_options
 from threads.models import Run, Thread
-from threads.selectors import run_events_after, threads_visible_to
+from threads.selectors import threads_visible_to
 from threads.ws_auth import own_sync_thread
 
 logger = logging.getLogger(__name__)
@@ -89,12 +91,15 @@ def _active_run(thread_id: UUID) -> Run:
 
 
 class ThreadConsumer(AsyncJsonWebsocketConsumer):
-    channel_layer_alias = EVENTS_LAYER
+    # No channel of its own on any layer: run events come from the process's hub (`threads.event_hub`).
+    channel_layer_alias = "none"
     thread_id: UUID | None = None
-    group: str | None = None
+    subscription: Subscription | None = None
 
     async def connect(self) -> None:
-        self.delivered: dict[str, int] = {}
+        self.cursor = EventCursor()
+        self.relaying = asyncio.Lock()
+        self.relay: asyncio.Task[None] | None = None
         async with own_sync_thread():
             await self._connect()
 
@@ -112,8 +117,8 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(refusal or CLOSE_NOT_FOUND)
             return
         self.thread_id = thread.id
-        self.group = thread_group(thread.id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.subscription = await event_hub().subscribe(thread.id)
+        self.relay = asyncio.create_task(self._relay(self.subscription))
         await self.accept()
 
     async def _refuse(self, code: int) -> None:
@@ -122,9 +127,13 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
+        if self.relay is not None:
+            self.relay.cancel()
+            await asyncio.gather(self.relay, return_exceptions=True)
+            self.relay = None
+        if self.subscription is not None:
+            await self.subscription.close()
+            self.subscription = None
 
     # --- client frames --------------------------------------------------------------------------
 
@@ -167,10 +176,11 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         data = {key: value for key, value in frame.items() if key not in ("type", "content")}
         data["task"] = frame.get("content")
         thread, options = await database_sync_to_async(_run_request)(self.thread_id, data)
-        run = await services.run_start(thread=thread, task=options["task"], options=run_options(options))
-        # Followed from its first event: the live events that got lost (or arrive out of turn) are then
-        # filled from the store. Group events queue while this handler runs, so none was relayed yet.
-        self.delivered.setdefault(str(run.id), 0)
+        async with self.relaying:
+            run = await services.run_start(thread=thread, task=options["task"], options=run_options(options))
+            # Followed from its first event: live events wait for the lock, so none was relayed yet; the
+            # ones that got lost (or arrive out of turn) are then filled from the store.
+            self.cursor.follow(run.id)
 
     async def cancel_run(self, frame: dict[str, Any]) -> None:
         if frame.get("run_id") is not None:
@@ -186,33 +196,25 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
                 "Invalid resume point.", fields={"after": ["Must be a non-negative integer."]}
             )
         run = await database_sync_to_async(_run_of_thread)(self.thread_id, frame.get("run_id"))
-        run_id = str(run.id)
-        self.delivered[run_id] = after
-        for event in await database_sync_to_async(run_events_after)(run_id=run.id, after_seq=after):
-            await self._deliver(run_id, event)
+        async with self.relaying:
+            for event in await self.cursor.replay(run.id, after):
+                await self.send_json(event)
 
-    # --- group events ---------------------------------------------------------------------------
+    # --- live events ----------------------------------------------------------------------------
 
-    async def run_event(self, message: dict[str, Any]) -> None:
-        """A `run.event` from the thread's group: relayed unless already sent, after any events it skips."""
-        event: Event = message["event"]
-        run_id = str(event.get("run_id"))
-        last = self.delivered.get(run_id)
-        if last is not None and event["seq"] <= last:
-            return
-        if last is not None and event["seq"] > last + 1:
-            async with own_sync_thread():
-                missed = await database_sync_to_async(run_events_after)(run_id=UUID(run_id), after_seq=last)
-            for stored in missed:
-                if stored["seq"] < event["seq"]:
-                    await self._deliver(run_id, stored)
-        await self._deliver(run_id, event)
-
-    async def _deliver(self, run_id: str, event: Event) -> None:
-        if event["seq"] <= self.delivered.get(run_id, 0):
-            return
-        self.delivered[run_id] = event["seq"]
-        await self.send_json(event)
+    async def _relay(self, subscription: Subscription) -> None:
+        """Live events of the thread: relayed unless already sent, after any stored events they skip."""
+        while True:
+            live: Event = await subscription.get()
+            try:
+                async with self.relaying:
+                    for event in await self.cursor.live(live, any_run=True):
+                        await self.send_json(event)
+            except Exception as exc:
+                # The store was out of reach for a gap fill: the next live event tries again.
+                logger.warning(
+                    "Relaying to a socket of thread %s failed: %s", self.thread_id, type(exc).__name__
+                )
 
     async def send_error(self, code: str, message: str, fields: dict[str, Any] | None = None) -> None:
         await self.send_json({"type": "error", **error_body(code, message, fields)})

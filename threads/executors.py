@@ -25,8 +25,8 @@ from django.db import DatabaseError, close_old_connections, connection, connecti
 from django.utils import timezone
 
 from threads.engine.control import CANCEL, SUPERSEDED, RunControl
+from threads.engine.db import connection_release
 from threads.engine.loop import run_execute
-from threads.engine.publisher import connection_release
 from threads.models import Run
 from threads.recovery import recovery_start
 

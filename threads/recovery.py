@@ -21,8 +21,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from threads.engine.broadcast import event_broadcast, event_broadcast_sync
 from threads.engine.events import RUN_FAILED, Event
-from threads.engine.publisher import event_broadcast, event_broadcast_sync, run_terminate
+from threads.engine.publisher import run_terminate
 from threads.models import Run
 
 logger = logging.getLogger(__name__)

@@ -18,9 +18,10 @@ from orchestrator_studio.tracing import run_trace_options
 from registry.models import LLMConfig
 from registry.selectors import llm_config_default
 from threads import executors
+from threads.engine.broadcast import event_broadcast, event_broadcast_sync, event_build
 from threads.engine.control import CANCEL, SUPERSEDED
 from threads.engine.events import RUN_CANCELLED, RUN_CREATED, RUN_FAILED, Event
-from threads.engine.publisher import event_broadcast, event_broadcast_sync, event_build, run_terminate
+from threads.engine.publisher import run_terminate
 from threads.models import Message, Run, RunEvent, Thread, ThreadSummary
 from threads.quotas import quota_check_start
 from threads.recovery import run_orphan_fail

@@ -9,8 +9,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from threads import executors, services
+from threads.engine.broadcast import events_layer, thread_group
 from threads.engine.events import TERMINAL_EVENT_TYPES
-from threads.engine.publisher import events_layer, thread_group
 from threads.models import Run, Thread
 from threads.selectors import run_events_after
 

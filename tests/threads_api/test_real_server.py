@@ -14,7 +14,7 @@ from orchestrator_studio.asgi import application
 from tests.fakes.openai_server import text
 from tests.fakes.server import serve
 from tests.threads_api.conftest import parse_sse
-from threads.engine.publisher import events_layer
+from threads.engine.broadcast import events_layer
 from threads.models import Message, Run
 
 pytestmark = pytest.mark.django_db(transaction=True)

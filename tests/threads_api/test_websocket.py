@@ -18,7 +18,7 @@ from tests.threads_api.conftest import (
     run_count,
     wait_run_ended,
 )
-from threads.engine.publisher import event_broadcast, event_build
+from threads.engine.broadcast import event_broadcast, event_build
 from threads.models import Run, RunEvent
 from threads.selectors import run_events_after
 

@@ -33,9 +33,9 @@ from orchestrator_studio.json_limits import loads_bounded
 from orchestrator_studio.throttle import client_address
 from registry.selectors import llm_config_default
 from threads import services
-from threads.api.follow import RunFollower
 from threads.api.serializers import ChatSerializer, tool_calls_of
 from threads.engine.events import Event, is_terminal
+from threads.follow import RunFollower
 from threads.inputs import RunExecuteSerializer, run_options
 from threads.models import Run, Thread
 from threads.selectors import run_latest, threads_visible_to

@@ -32,7 +32,9 @@ from registry.connectors.llm import LLMUnavailable, llm_client, llm_completion_o
 from registry.connectors.results import CallResult
 from registry.models import LLMConfig
 from registry.selectors import llm_config_default
+from threads.engine.broadcast import event_broadcast, event_build
 from threads.engine.control import CANCEL, SUPERSEDED, RunControl, worker_identity
+from threads.engine.db import connection_release
 from threads.engine.events import (
     CONTEXT_TRIMMED,
     MESSAGE_COMPLETED,
@@ -55,13 +57,8 @@ from threads.engine.llm import (
     tool_arguments,
 )
 from threads.engine.metrics import run_metrics
-from threads.engine.publisher import (
-    RunPublisher,
-    RunSuperseded,
-    connection_release,
-    event_broadcast,
-    event_build,
-)
+from threads.engine.publisher import RunPublisher
+from threads.engine.writer import RunSuperseded
 from threads.memory import context_plan, summary_update
 from threads.models import Message, Run, RunEvent
 from threads.quotas import QuotaExceeded, quota_token_budget, quota_token_overrun

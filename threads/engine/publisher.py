@@ -1,10 +1,11 @@
 """The one place a run's events are numbered, stored and sent to the thread's group.
 
-Order of work for every event: assign the next `seq`, INSERT it, then `group_send` it. Storing before
-sending is what lets a client read the stored events, subscribe, and miss nothing (see
-`threads.api.follow`). Token deltas are coalesced BEFORE they get a `seq`, so the live stream and the
-stored one are the same events: the first delta of a message goes out at once (time to first token), later
-ones are merged for up to `DELTA_WINDOW_SECONDS` or `DELTA_MAX_CHARS`.
+Every event is numbered here (`seq`), stored by the event loop's writer together with the events of every
+other run (`threads.engine.writer`), and only then sent: storing before sending is what lets a client read
+the stored events, subscribe, and miss nothing (see `threads.follow`). Token deltas are coalesced BEFORE
+they get a `seq`, so the live stream and the stored one are the same events: the first delta of a message
+goes out at once (time to first token), later ones are merged for up to `DELTA_WINDOW_SECONDS` or
+`DELTA_MAX_CHARS`.
 
 A terminal event is written in the same transaction as the run's final status, and only while the run is
 still active, so a run gets exactly one terminal event even when recovery, a cancel of a queued run or a
@@ -17,13 +18,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from threads.engine.broadcast import event_build
 from threads.engine.events import MESSAGE_DELTA, TERMINAL_EVENT_TYPES, Event
+from threads.engine.writer import RunSuperseded, event_writer
 from threads.models import Run, RunEvent
 
 logger = logging.getLogger(__name__)
@@ -35,83 +36,6 @@ DELTA_MAX_CHARS = 400
 TERMINAL_INSERT_ATTEMPTS = 5
 
 
-# The channel layer alias of run events (settings.CHANNEL_LAYERS): pub/sub on Redis, kept apart from the
-# `default` layer that hands runs to workers.
-EVENTS_LAYER = "events"
-
-
-class RunSuperseded(Exception):
-    """The run was ended (or deleted) by someone else: this executor must stop without another event."""
-
-
-def thread_group(thread_id: UUID | str) -> str:
-    return f"thread.{thread_id}"
-
-
-def events_layer() -> Any:
-    """The channel layer that carries run events to the thread groups."""
-    return get_channel_layer(EVENTS_LAYER)
-
-
-def event_build(*, type: str, thread_id: UUID | str, run_id: UUID | str, seq: int, **fields: Any) -> Event:
-    return {
-        "type": type,
-        "thread_id": str(thread_id),
-        "run_id": str(run_id),
-        "seq": seq,
-        "created_at": timezone.now().isoformat().replace("+00:00", "Z"),
-        **fields,
-    }
-
-
-async def event_broadcast(event: Event) -> None:
-    """Send a stored event to its thread's group. A channel layer failure loses only the live copy:
-    the event is stored, and followers fill gaps from the store."""
-    try:
-        await events_layer().group_send(
-            thread_group(event["thread_id"]), {"type": "run.event", "event": event}
-        )
-    except Exception:
-        logger.warning("Could not send event %s #%s of run %s", event["type"], event["seq"], event["run_id"])
-
-
-def event_broadcast_sync(event: Event) -> None:
-    async_to_sync(event_broadcast)(event)
-
-
-def connection_release() -> None:
-    """Give this thread's database connection back to the pool (Postgres with `DATABASE_POOL_MAX_SIZE`).
-
-    A run lives for seconds or minutes, almost all of it waiting on the LLM or a tool: holding a pooled
-    connection meanwhile would let a handful of runs starve every other request. Without a pool (SQLite,
-    or pooling turned off) the connection is kept: reopening it would cost more than it saves."""
-    if connection.connection is None or connection.in_atomic_block:
-        return
-    if getattr(connection, "pool", None) is not None:
-        connection.close()
-
-
-def _events_store(run_id: UUID, events: list[Event]) -> None:
-    """Store events of one run in one statement (one transaction: all or none)."""
-    try:
-        rows = [RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], payload=e) for e in events]
-        if len(rows) == 1:
-            rows[0].save(force_insert=True)
-        else:
-            with transaction.atomic():
-                RunEvent.objects.bulk_create(rows)
-    except IntegrityError as exc:
-        # Another writer took this seq (a terminal event) or the run is gone: it is no longer ours.
-        raise RunSuperseded(str(run_id)) from exc
-
-
-def _events_insert(run_id: UUID, events: list[Event]) -> None:
-    try:
-        _events_store(run_id, events)
-    finally:
-        connection_release()
-
-
 def run_terminate(
     *,
     run_id: UUID,
@@ -121,14 +45,16 @@ def run_terminate(
     updates: dict[str, Any],
     where: Q | None = None,
     preceding: list[Event] | None = None,
+    seq_hint: int | None = None,
 ) -> Event | None:
     """End an active run (that also matches `where`): set its final status (`updates`) and store its
     terminal event, atomically. Returns the event to broadcast after commit, or None when the run had
     already ended (or no longer matches).
 
-    `preceding`: the executor's own last events (numbered, not yet stored), stored in the same transaction
+    `preceding`: the executor's own last events (numbered, not yet stored), stored in the same statement
     just before the terminal event; the caller broadcasts them first. Their seq taken means the run is no
-    longer the caller's: nothing is written and `RunSuperseded` is raised."""
+    longer the caller's: nothing is written and `RunSuperseded` is raised. `seq_hint`: the seq the caller
+    expects to be next when there is nothing preceding (it knows what it stored)."""
     if type not in TERMINAL_EVENT_TYPES:
         raise ValueError(f"{type} is not a terminal event type.")
     now = timezone.now()
@@ -139,40 +65,29 @@ def run_terminate(
         ended = runs.update(finished_at=now, heartbeat_at=now, **updates)
         if not ended:
             return None
-        seq_hint = None
         if preceding:
+            seq_hint = preceding[-1]["seq"] + 1
+        if seq_hint is not None:
+            event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=seq_hint, **fields)
             try:
                 with transaction.atomic():
                     RunEvent.objects.bulk_create(
-                        RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], payload=e) for e in preceding
+                        RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], payload=e)
+                        for e in [*(preceding or []), event]
                     )
+                return event
             except IntegrityError as exc:
-                raise RunSuperseded(str(run_id)) from exc
-            seq_hint = preceding[-1]["seq"] + 1
-        return _terminal_event_insert(
-            run_id=run_id, thread_id=thread_id, type=type, fields=fields, seq_hint=seq_hint
-        )
+                if preceding:
+                    raise RunSuperseded(str(run_id)) from exc
+        return _terminal_event_insert(run_id=run_id, thread_id=thread_id, type=type, fields=fields)
 
 
-def _run_terminate_released(**kwargs: Any) -> Event | None:
-    try:
-        return run_terminate(**kwargs)
-    finally:
-        connection_release()
-
-
-def _terminal_event_insert(
-    *, run_id: UUID, thread_id: UUID, type: str, fields: dict[str, Any], seq_hint: int | None = None
-) -> Event:
+def _terminal_event_insert(*, run_id: UUID, thread_id: UUID, type: str, fields: dict[str, Any]) -> Event:
     """Store the terminal event after the last one. An executor of the run may be storing an event at the
     same moment: its seq wins, and ours takes the next (its later events then find their seq taken and stop,
-    see `RunSuperseded`). `seq_hint`: the seq the caller expects to be next (it just stored the one before),
-    tried first to save reading the last one."""
+    see `RunSuperseded`)."""
     for _ in range(TERMINAL_INSERT_ATTEMPTS):
-        if seq_hint is not None:
-            next_seq, seq_hint = seq_hint, None
-        else:
-            next_seq = (RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0) + 1
+        next_seq = (RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0) + 1
         event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=next_seq, **fields)
         try:
             with transaction.atomic():
@@ -191,6 +106,9 @@ class RunPublisher:
         self.run_id = run_id
         self.thread_id = thread_id
         self._next_seq = next_seq
+        # False once a write failed for a reason other than the run being superseded: whether its events
+        # were stored is unknown, so the terminal event takes the seq after the last one stored.
+        self._seq_known = True
         self._lock = asyncio.Lock()
         self._pending: list[str] = []
         self._pending_chars = 0
@@ -211,27 +129,23 @@ class RunPublisher:
         self, store: Callable[[], T], type: str, fields: Callable[[T], dict[str, Any]]
     ) -> tuple[T, Event]:
         """`store()` (a database write, e.g. the message an event announces) and the event it leads to, in
-        one transaction: one commit instead of two, and no event without its row or row without its event.
-        Returns what `store` returned and the event, sent after the commit."""
+        one transaction: no event without its row or row without its event. Returns what `store` returned
+        and the event, sent after the commit."""
         async with self._lock:
             ready = self._take_pending()
+            ready.append((type, {}))
             if self.ended:
                 raise RunSuperseded(str(self.run_id))
+            events = self._number(ready)
+            last = events[-1]
 
             def step() -> tuple[T, list[Event]]:
-                try:
-                    with transaction.atomic():
-                        result = store()
-                        events = self._number([*ready, (type, fields(result))])
-                        _events_store(self.run_id, events)
-                    return result, events
-                finally:
-                    connection_release()
+                result = store()
+                last.update(fields(result))
+                return result, []
 
-            result, events = await sync_to_async(step)()
-            for event in events:
-                await event_broadcast(event)
-            return result, events[-1]
+            result = await self._write(events, step)
+            return result, last
 
     async def delta(self, text: str) -> None:
         if not text:
@@ -240,7 +154,7 @@ class RunPublisher:
         async with self._lock:
             if not self._message_streaming and not self._pending:
                 self._message_streaming = True
-                await self._send(MESSAGE_DELTA, {"delta": text})
+                await self._send_all([(MESSAGE_DELTA, {"delta": text})])
                 return
             self._pending.append(text)
             self._pending_chars += len(text)
@@ -249,51 +163,69 @@ class RunPublisher:
             elif self._flush_task is None:
                 self._flush_task = asyncio.create_task(self._flush_later())
 
-    async def flush(self) -> None:
-        async with self._lock:
-            await self._flush_pending()
-
-    async def terminate(self, type: str, *, fields: dict[str, Any], updates: dict[str, Any]) -> Event | None:
-        """Flush what is pending, then end the run with its terminal event (None: someone else ended it)."""
+    async def terminate(
+        self,
+        type: str,
+        *,
+        fields: dict[str, Any],
+        updates: dict[str, Any],
+        store: Callable[[], Any] | None = None,
+    ) -> Event | None:
+        """Flush what is pending, then end the run with its terminal event (None: someone else ended it).
+        `store()`: the run's last rows (its final message), written in the same transaction."""
         await self._stop_flush_task()
         async with self._lock:
             if self.ended:
                 return None
+            self.ended = True
             # Pending deltas are stored in the terminal event's transaction (one commit for both).
-            preceding = self._number(self._take_pending())
-            try:
-                event = await sync_to_async(_run_terminate_released)(
+            preceding = self._number(self._take_pending()) if self._seq_known else []
+            seq_hint = self._next_seq if self._seq_known else None
+
+            def step() -> tuple[Event | None, list[Event]]:
+                if store is not None:
+                    store()
+                event = run_terminate(
                     run_id=self.run_id,
                     thread_id=self.thread_id,
                     type=type,
                     fields=fields,
                     updates=updates,
                     preceding=preceding,
+                    seq_hint=seq_hint,
                 )
+                return event, [*preceding, event] if event is not None else []
+
+            try:
+                event: Event | None = await event_writer().write(self.run_id, [], step)
             except RunSuperseded:
                 event = None
-            self.ended = True
             if event is not None:
                 self._next_seq = event["seq"] + 1
-                for stored in [*preceding, event]:
-                    await event_broadcast(stored)
             return event
 
     async def close(self) -> None:
         await self._stop_flush_task()
 
-    async def _send(self, type: str, fields: dict[str, Any]) -> Event:
-        return (await self._send_all([(type, fields)]))[0]
-
     async def _send_all(self, ready: list[tuple[str, dict[str, Any]]]) -> list[Event]:
-        """Number, store (one INSERT for all) and only then send events that are ready together."""
+        """Number, store (with the other runs' events) and only then send events that are ready together."""
         if self.ended:
             raise RunSuperseded(str(self.run_id))
         events = self._number(ready)
-        await sync_to_async(_events_insert)(self.run_id, events)
-        for event in events:
-            await event_broadcast(event)
+        await self._write(events, None)
         return events
+
+    async def _write(self, events: list[Event], step: Callable[[], tuple[Any, list[Event]]] | None) -> Any:
+        try:
+            return await event_writer().write(self.run_id, events, step)
+        except RunSuperseded:
+            self.ended = True
+            raise
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            self._seq_known = False
+            raise
 
     def _number(self, ready: list[tuple[str, dict[str, Any]]]) -> list[Event]:
         events = []
