@@ -47,7 +47,8 @@ class EventHub:
         self.loop = loop
         self.layer = events_layer()
         self.channel: str | None = None
-        self.followers: dict[str, set[Subscription]] = {}
+        # Weak: a subscription its follower dropped without closing (a stream never started) goes away.
+        self.followers: dict[str, weakref.WeakSet[Subscription]] = {}
         # Joining and leaving groups one at a time keeps `group_add` and `group_discard` in order.
         self._membership = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -62,7 +63,7 @@ class EventHub:
             members = self.followers.get(subscription.group)
             if members is None:
                 await self.layer.group_add(subscription.group, self.channel)
-                members = self.followers[subscription.group] = set()
+                members = self.followers[subscription.group] = weakref.WeakSet()
             members.add(subscription)
         return subscription
 

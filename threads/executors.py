@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from threads.engine.control import CANCEL, SUPERSEDED, RunControl
 from threads.engine.db import connection_release
-from threads.engine.loop import run_execute
+from threads.engine.loop import Claim, run_execute
 from threads.models import Run
 from threads.recovery import recovery_start
 
@@ -60,17 +60,17 @@ def _runs_watch(run_ids: list[str], heartbeat: bool) -> dict[str, tuple[str, boo
         connection_release()
 
 
-async def _run_isolated(run_id: UUID, control: RunControl) -> None:
+async def _run_isolated(run_id: UUID, control: RunControl, claim: Claim | None) -> None:
     """Execute a run with its own database thread, so that runs do not queue behind each other's database
     steps. Each step gives its connection back to the pool when it is done (`connection_release`): a run
     holds one only while it reads or writes, never while it waits on the LLM. SQLite serialises writers
     anyway, so there every run shares the one thread for database work instead."""
     if connections["default"].vendor == "sqlite":
-        await run_execute(run_id, control=control)
+        await run_execute(run_id, control=control, claim=claim)
         return
     async with ThreadSensitiveContext():
         try:
-            await run_execute(run_id, control=control)
+            await run_execute(run_id, control=control, claim=claim)
         finally:
             await sync_to_async(close_old_connections)()
 
@@ -83,14 +83,14 @@ class RunSupervisor:
         self.runs: dict[str, tuple[asyncio.Task[None], RunControl]] = {}
         self._watcher: asyncio.Task[None] | None = None
 
-    def spawn(self, run_id: UUID) -> asyncio.Task[None]:
+    def spawn(self, run_id: UUID, claim: Claim | None = None) -> asyncio.Task[None]:
         key = str(run_id)
         existing = self.runs.get(key)
         if existing is not None:
             return existing[0]
         control = RunControl()
         # A fresh context: the run must not belong to the request (or message) that started it.
-        task = self.loop.create_task(_run_isolated(run_id, control), context=contextvars.Context())
+        task = self.loop.create_task(_run_isolated(run_id, control, claim), context=contextvars.Context())
         self.runs[key] = (task, control)
         task.add_done_callback(lambda done: self._forget(key, done))
         if self._watcher is None or self._watcher.done():
@@ -150,9 +150,10 @@ def supervisor() -> RunSupervisor:
     return found
 
 
-def run_spawn(run_id: UUID) -> asyncio.Task[None]:
-    """Execute a run in this process (inline executor, or a worker that received it)."""
-    return supervisor().spawn(run_id)
+def run_spawn(run_id: UUID, claim: Claim | None = None) -> asyncio.Task[None]:
+    """Execute a run in this process (inline executor, or a worker that received it); `claim`: the run was
+    claimed for this process when it was created."""
+    return supervisor().spawn(run_id, claim)
 
 
 def run_stop_everywhere_local(run_id: UUID | str, reason: str = CANCEL) -> None:
@@ -170,12 +171,18 @@ def run_stop_everywhere_local(run_id: UUID | str, reason: str = CANCEL) -> None:
             continue
 
 
-async def run_dispatch(*, run_id: UUID) -> None:
-    """Hand a queued run to the configured executor."""
-    if settings.RUN_EXECUTOR == WORKER:
-        await get_channel_layer().send(RUNS_CHANNEL, {"type": "run.execute", "run_id": str(run_id)})
+def claims_at_creation() -> bool:
+    """Whether a run is claimed by the process that creates it (the inline executor): then its creation
+    stores `run.in_progress` and reads its context in the same transaction."""
+    return settings.RUN_EXECUTOR != WORKER
+
+
+async def run_dispatch(*, run_id: UUID, claim: Claim | None = None) -> None:
+    """Hand a run to the configured executor: a queued one to the workers, a claimed one to this process."""
+    if claim is not None or settings.RUN_EXECUTOR != WORKER:
+        run_spawn(run_id, claim)
     else:
-        run_spawn(run_id)
+        await get_channel_layer().send(RUNS_CHANNEL, {"type": "run.execute", "run_id": str(run_id)})
 
 
 def executor_check(value: Any) -> None:

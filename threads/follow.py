@@ -18,7 +18,7 @@ from django.conf import settings
 
 from threads.engine.db import connection_release
 from threads.engine.events import TERMINAL_EVENT_TYPES, Event, is_terminal
-from threads.event_hub import event_hub
+from threads.event_hub import Subscription, event_hub
 from threads.models import Run, RunEvent
 from threads.selectors import run_events_after
 
@@ -101,9 +101,18 @@ class RunFollower:
     """
 
     def __init__(
-        self, *, thread_id: UUID, run_id: UUID, after_seq: int = 0, heartbeat_seconds: float | None = None
+        self,
+        *,
+        thread_id: UUID,
+        run_id: UUID,
+        after_seq: int = 0,
+        heartbeat_seconds: float | None = None,
+        subscription: Subscription | None = None,
     ):
+        """`subscription`: the thread's, made before the run was created, so that every event of the run
+        arrives live (gaps aside) and the store need not be read first."""
         self.thread_id = thread_id
+        self.subscription = subscription
         self.run_id = str(run_id)
         self.cursor = EventCursor()
         self.cursor.follow(run_id, after_seq)
@@ -111,10 +120,16 @@ class RunFollower:
         self.finished = False
 
     async def __aiter__(self) -> AsyncGenerator[Event | None]:
-        subscription = await event_hub().subscribe(self.thread_id)
+        subscription = self.subscription
+        if subscription is None:
+            subscription = await event_hub().subscribe(self.thread_id)
+            from_store = True
+        else:
+            from_store = self.cursor.delivered[self.run_id] > 0
         try:
-            for event in await self._catch_up():
-                yield event
+            if from_store:
+                for event in await self._catch_up():
+                    yield event
             if self.finished:
                 return
             next_ping = time.monotonic() + self.heartbeat_seconds

@@ -3,6 +3,7 @@ monitoring and the console show."""
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -41,18 +42,25 @@ def run_latest(*, thread: Thread) -> Run | None:
     return Run.objects.filter(thread=thread).order_by("-created_at").first()
 
 
-def run_tool_calls(*, run: Run) -> list[dict[str, Any]]:
-    """The run's tool calls as its events tell them: `{"tool_call_id", "name", "kind", "arguments", "ok",
-    "output", "error"?, "latency_ms"}`, in the order they started."""
+def tool_calls_in(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tool calls that `events` (a run's, in `seq` order) tell: `{"tool_call_id", "name", "kind",
+    "arguments", "ok", "output", "error"?, "latency_ms"}`, in the order they started."""
     calls: dict[str, dict[str, Any]] = {}
-    events = RunEvent.objects.filter(run=run, type__in=(TOOL_CALL_STARTED, TOOL_CALL_COMPLETED)).order_by(
-        "seq"
-    )
-    for payload in events.values_list("payload", flat=True):
+    for payload in events:
+        if payload.get("type") not in (TOOL_CALL_STARTED, TOOL_CALL_COMPLETED):
+            continue
         call = calls.setdefault(payload["tool_call_id"], {"tool_call_id": payload["tool_call_id"]})
         keys = STARTED_KEYS if payload["type"] == TOOL_CALL_STARTED else COMPLETED_KEYS
         call.update({key: payload[key] for key in keys if key in payload})
     return list(calls.values())
+
+
+def run_tool_calls(*, run: Run) -> list[dict[str, Any]]:
+    """The run's tool calls as its stored events tell them (see `tool_calls_in`)."""
+    events = RunEvent.objects.filter(run=run, type__in=(TOOL_CALL_STARTED, TOOL_CALL_COMPLETED)).order_by(
+        "seq"
+    )
+    return tool_calls_in(events.values_list("payload", flat=True))
 
 
 def tokens_estimate_chars(chars: int) -> int:

@@ -3,6 +3,7 @@
 talk to the channel layer and the executor.
 """
 
+import copy
 import logging
 import time
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from orchestrator_studio.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
@@ -19,8 +20,10 @@ from registry.models import LLMConfig
 from registry.selectors import llm_config_default
 from threads import executors
 from threads.engine.broadcast import event_broadcast, event_broadcast_sync, event_build
-from threads.engine.control import CANCEL, SUPERSEDED
+from threads.engine.control import CANCEL, SUPERSEDED, worker_identity
+from threads.engine.db import connection_release
 from threads.engine.events import RUN_CANCELLED, RUN_CREATED, RUN_FAILED, Event
+from threads.engine.loop import Claim, run_claim_finish
 from threads.engine.publisher import run_terminate
 from threads.models import Message, Run, RunEvent, Thread, ThreadSummary
 from threads.quotas import quota_check_start
@@ -39,18 +42,25 @@ LOCKED_RETRY_SECONDS = 0.05
 # --- threads ----------------------------------------------------------------------------------------
 
 
-def thread_create(
+def thread_build(
     *, owner, user_id: str | None = None, title: str = "", metadata: dict[str, Any] | None = None
 ) -> Thread:
+    """A valid thread, not saved yet: `thread_create` saves it, `run_start` creates it with its first run."""
     if metadata is not None and not isinstance(metadata, dict):
         raise ValidationFailed("Invalid thread.", fields={"metadata": ["Must be a JSON object."]})
     if len(title) > TITLE_MAX_CHARS:
         raise ValidationFailed(
             "Invalid thread.", fields={"title": [f"At most {TITLE_MAX_CHARS} characters."]}
         )
-    return Thread.objects.create(
-        owner=owner, user_id=user_id or owner.get_username(), title=title, metadata=metadata or {}
-    )
+    return Thread(owner=owner, user_id=user_id or owner.get_username(), title=title, metadata=metadata or {})
+
+
+def thread_create(
+    *, owner, user_id: str | None = None, title: str = "", metadata: dict[str, Any] | None = None
+) -> Thread:
+    thread = thread_build(owner=owner, user_id=user_id, title=title, metadata=metadata)
+    thread.save(force_insert=True)
+    return thread
 
 
 def thread_update(
@@ -113,50 +123,82 @@ def _llm_config_choose(name: str | None) -> LLMConfig:
     return config
 
 
-def _run_create_once(*, thread: Thread, task: str, options: dict[str, Any]) -> tuple[Run, list[Event]]:
-    config = _llm_config_choose(options.get("llm_config"))
+def _run_create_once(
+    *, thread: Thread, task: str, options: dict[str, Any], worker_id: str | None
+) -> tuple[Run, list[Event], Claim | None]:
+    now = timezone.now()
     released: list[Event] = []
     try:
         with transaction.atomic():
-            # Writing the thread row first takes its lock on every database (a row lock on Postgres, the
-            # write lock on SQLite, which would otherwise fail a read lock's upgrade instead of waiting).
-            if not Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now()):
-                raise NotFound("Thread not found.")
-            locked = Thread.objects.select_for_update().get(pk=thread.pk)
-            active = Run.objects.filter(thread=locked, status__in=Run.ACTIVE_STATUSES).first()
-            if active is not None:
-                # A run orphaned by a dead process must not block its thread until the next sweep.
-                event = run_orphan_fail(active)
-                if event is None:
-                    raise Conflict("This thread already has a run in progress.", code="run_active")
-                released.append(event)
-            quota_check_start(user_id=locked.owner_id)
-            run = Run.objects.create(
-                thread=locked,
+            if thread._state.adding:
+                # A thread made for this run (/v1/chat): created with it.
+                thread.save(force_insert=True)
+            else:
+                # Writing the thread row first takes its lock on every database (a row lock on Postgres,
+                # the write lock on SQLite, which would otherwise fail a read lock's upgrade instead of
+                # waiting).
+                untitled = Case(
+                    When(title="", then=Value(task.strip()[:TITLE_FROM_TASK_CHARS])), default=F("title")
+                )
+                if not Thread.objects.filter(pk=thread.pk).update(updated_at=now, title=untitled):
+                    raise NotFound("Thread not found.")
+                active = Run.objects.filter(thread_id=thread.pk, status__in=Run.ACTIVE_STATUSES).first()
+                if active is not None:
+                    # A run orphaned by a dead process must not block its thread until the next sweep.
+                    event = run_orphan_fail(active)
+                    if event is None:
+                        raise Conflict("This thread already has a run in progress.", code="run_active")
+                    released.append(event)
+            config = _llm_config_choose(options.get("llm_config"))
+            quota_check_start(user_id=thread.owner_id)
+            run = Run(
+                thread=thread,
                 task=task,
                 options={**options, **run_trace_options()},
                 llm_config=config,
                 llm_model=config.model,
             )
-            Message.objects.create(thread=locked, run=run, role=Message.Role.USER, content=task)
-            if not locked.title:
-                Thread.objects.filter(pk=locked.pk).update(title=task.strip()[:TITLE_FROM_TASK_CHARS])
-            event = event_build(type=RUN_CREATED, thread_id=locked.pk, run_id=run.pk, seq=1, status="queued")
-            RunEvent.objects.create(run=run, seq=1, type=RUN_CREATED, payload=event)
+            run.save(force_insert=True)
+            Message.objects.create(thread=thread, run=run, role=Message.Role.USER, content=task)
+            created = event_build(
+                type=RUN_CREATED, thread_id=thread.pk, run_id=run.pk, seq=1, status="queued"
+            )
+            events = [created]
+            claim = None
+            if worker_id is not None:
+                # Claimed for this process at once. The caller keeps the run as created (queued, as
+                # `run.created` says); the executor gets its own copy, in progress.
+                Run.objects.filter(pk=run.pk).update(
+                    status=Run.Status.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
+                )
+                claimed = copy.copy(run)
+                claimed.status = Run.Status.IN_PROGRESS
+                claimed.started_at = claimed.heartbeat_at = now
+                claimed.worker_id = worker_id
+                claim = run_claim_finish(claimed, next_seq=2)
+                if claim.in_progress is not None:
+                    events.append(claim.in_progress)
+            RunEvent.objects.bulk_create(
+                RunEvent(run=run, seq=e["seq"], type=e["type"], payload=e) for e in events
+            )
     except IntegrityError as exc:
         # Another request created the thread's active run between our check and insert.
         raise Conflict("This thread already has a run in progress.", code="run_active") from exc
-    return run, [*released, event]
+    return run, [*released, *events], claim
 
 
-def _run_create(*, thread: Thread, task: str, options: dict[str, Any]) -> tuple[Run, list[Event]]:
+def _run_create(
+    *, thread: Thread, task: str, options: dict[str, Any], worker_id: str | None = None
+) -> tuple[Run, list[Event], Claim | None]:
     for attempt in range(LOCKED_RETRIES):
         try:
-            return _run_create_once(thread=thread, task=task, options=options)
+            return _run_create_once(thread=thread, task=task, options=options, worker_id=worker_id)
         except OperationalError as exc:
             if "locked" not in str(exc) or attempt == LOCKED_RETRIES - 1:
                 raise
             time.sleep(LOCKED_RETRY_SECONDS)
+        finally:
+            connection_release()
     raise AssertionError("unreachable")
 
 
@@ -168,7 +210,7 @@ def run_create(*, thread: Thread, task: str, options: dict[str, Any]) -> Run:
     `context_data`, `parameters` (`system_prompt`, `temperature`, `max_tokens` steer the LLM call; other keys
     are shown to the model with `context_data`). Does not start the run: `run_start` does.
     """
-    run, events = _run_create(thread=thread, task=task, options=options)
+    run, events, _ = _run_create(thread=thread, task=task, options=options)
     for event in events:
         event_broadcast_sync(event)
     return run
@@ -176,12 +218,19 @@ def run_create(*, thread: Thread, task: str, options: dict[str, Any]) -> Run:
 
 async def run_start(*, thread: Thread, task: str, options: dict[str, Any]) -> Run:
     """Create the run, publish `run.created`, and hand it to the executor. The run goes on whatever
-    happens to the caller afterwards (a client that disconnects does not stop it)."""
-    run, events = await sync_to_async(_run_create)(thread=thread, task=task, options=options)
+    happens to the caller afterwards (a client that disconnects does not stop it).
+
+    One transaction starts it: the thread (created here when `thread` is not saved yet, see
+    `thread_build`), the user's message, the run, `run.created`, and with the inline executor the claim
+    (`run.in_progress`) and the read of the context the first LLM turn gets."""
+    worker_id = worker_identity() if executors.claims_at_creation() else None
+    run, events, claim = await sync_to_async(_run_create)(
+        thread=thread, task=task, options=options, worker_id=worker_id
+    )
     for event in events:
         await event_broadcast(event)
     try:
-        await executors.run_dispatch(run_id=run.id)
+        await executors.run_dispatch(run_id=run.id, claim=claim)
     except Exception as exc:
         logger.error(
             "Could not hand run %s to the %s executor: %s", run.id, settings.RUN_EXECUTOR, type(exc).__name__

@@ -33,12 +33,13 @@ from orchestrator_studio.json_limits import loads_bounded
 from orchestrator_studio.throttle import client_address
 from registry.selectors import llm_config_default
 from threads import services
-from threads.api.serializers import ChatSerializer, tool_calls_of
+from threads.api.serializers import ChatSerializer
 from threads.engine.events import Event, is_terminal
+from threads.event_hub import event_hub
 from threads.follow import RunFollower
 from threads.inputs import RunExecuteSerializer, run_options
 from threads.models import Run, Thread
-from threads.selectors import run_latest, threads_visible_to
+from threads.selectors import run_latest, threads_visible_to, tool_calls_in
 
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 JSON_CONTENT_TYPES = ("application/json",)
@@ -190,16 +191,25 @@ async def agent_stream(request: HttpRequest, thread_id: UUID) -> HttpResponseBas
 
 
 def _chat_thread(user: AbstractBaseUser | AnonymousUser, data: dict[str, Any]) -> Thread:
+    """The thread named by `thread_id`, or a new one (saved by `run_start`, with the run)."""
     if data.get("thread_id"):
         return visible_thread(user, data["thread_id"])
     title = " ".join(data["prompt"].split())[:80]
-    return services.thread_create(
+    return services.thread_build(
         owner=user, user_id=data.get("user_id"), title=title, metadata=data.get("metadata") or {}
     )
 
 
+TERMINAL_STATUSES = {
+    "run.completed": Run.Status.COMPLETED,
+    "run.failed": Run.Status.FAILED,
+    "run.cancelled": Run.Status.CANCELLED,
+}
+
+
 def chat_answer(run: Run, events: list[Event]) -> dict[str, Any]:
-    """The /v1/chat answer from a finished run and its events (API.md: answer, tool_calls, usage, error)."""
+    """The /v1/chat answer from a run and all its events up to the terminal one (API.md: answer,
+    tool_calls, usage, error), without reading the store again."""
     terminal = next((e for e in reversed(events) if is_terminal(e)), {})
     answers = [e.get("content") for e in events if e.get("type") == "message.completed"]
     usage = terminal.get("usage") or run.usage or {}
@@ -208,10 +218,10 @@ def chat_answer(run: Run, events: list[Event]) -> dict[str, Any]:
         "thread_id": str(run.thread_id),
         "run_id": str(run.id),
         "execution_id": str(run.id),
-        "status": run.status,
+        "status": TERMINAL_STATUSES.get(terminal.get("type", ""), run.status),
         "tool_calls": [
-            {"name": c["name"], "arguments": c["arguments"], "ok": c["ok"], "output": c["output"]}
-            for c in tool_calls_of(run)
+            {"name": c["name"], "arguments": c.get("arguments"), "ok": c.get("ok"), "output": c.get("output")}
+            for c in tool_calls_in(events)
         ],
         "usage": {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
         "error": terminal.get("error") or run.error or None,
@@ -223,18 +233,24 @@ def chat_answer(run: Run, events: list[Event]) -> dict[str, Any]:
 async def chat(request: HttpRequest) -> HttpResponseBase:
     data = await sync_to_async(validated)(ChatSerializer, json_body(request))
     thread = await sync_to_async(_chat_thread)(request.user, data)
-    run = await services.run_start(thread=thread, task=data["prompt"], options=run_options(data))
-    follower = RunFollower(thread_id=thread.id, run_id=run.id)
+    # Subscribed before the run exists: every event of the run then arrives live (gaps are filled from
+    # the store), so the answer needs no read of the store.
+    subscription = await event_hub().subscribe(thread.id)
+    try:
+        run = await services.run_start(thread=thread, task=data["prompt"], options=run_options(data))
+    except BaseException:
+        await subscription.close()
+        raise
+    follower = RunFollower(thread_id=thread.id, run_id=run.id, subscription=subscription)
     if data["stream"]:
         return sse_response(follower)
-    # Waits on the thread's group, not on the database; the run goes on if this client leaves.
+    # The run goes on if this client leaves.
     events: list[Event] = []
     async with aclosing(follower.__aiter__()) as items:
         async for item in items:
             if item is not None:
                 events.append(item)
-    run = await Run.objects.aget(pk=run.pk)
-    return JsonResponse(await sync_to_async(chat_answer)(run, events))
+    return JsonResponse(chat_answer(run, events))
 
 
 def _chat_health() -> dict[str, Any]:

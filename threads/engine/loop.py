@@ -59,7 +59,7 @@ from threads.engine.llm import (
 from threads.engine.metrics import run_metrics
 from threads.engine.publisher import RunPublisher
 from threads.engine.writer import RunSuperseded
-from threads.memory import context_plan, summary_update
+from threads.memory import ContextPlan, context_plan, summary_update
 from threads.models import Message, Run, RunEvent
 from threads.quotas import QuotaExceeded, quota_token_budget, quota_token_overrun
 
@@ -106,12 +106,47 @@ class RunState:
 # --- database steps (each runs in a thread) -----------------------------------------------------------
 
 
-def _run_claim(run_id: UUID, worker_id: str) -> tuple[Run, int, Event | None] | None:
-    """Take a queued run (None when it is not queued any more: cancelled, or another worker has it).
+@dataclass
+class Claim:
+    """A run taken by this executor, as the claiming transaction left it: the next free seq, the stored
+    `run.in_progress` to publish, and the context read in the same transaction (both None when a cancel was
+    already asked: the run goes straight to `run.cancelled`). `end_user_id`: the thread's `user_id`, which
+    the run's function calls are told."""
 
-    `run.in_progress` is stored in the same transaction (one commit instead of two), unless a cancel is
-    already asked: then the run goes straight to `run.cancelled`. Returns the run, the next free seq and
-    the stored event to send."""
+    run: Run
+    next_seq: int
+    in_progress: Event | None
+    context: ContextPlan | None
+    end_user_id: str = ""
+    # The tokens the run's user may still spend today (None: no daily quota), read with the claim.
+    token_budget: int | None = None
+
+
+def run_claim_finish(run: Run, next_seq: int) -> Claim:
+    """The rest of a claim, inside the claiming transaction (the run row is already marked in progress):
+    `run.in_progress` built (the caller stores it with its other rows) and the context read."""
+    if run.cancel_requested:
+        return Claim(run=run, next_seq=next_seq, in_progress=None, context=None)
+    event = event_build(type=RUN_IN_PROGRESS, thread_id=run.thread_id, run_id=run.id, seq=next_seq)
+    context = context_plan(
+        thread_id=run.thread_id,
+        options=run.options,
+        use_memory=run.options.get("use_memory", True),
+        current_run_id=run.id,
+    )
+    return Claim(
+        run=run,
+        next_seq=next_seq + 1,
+        in_progress=event,
+        context=context,
+        end_user_id=run.thread.user_id,
+        token_budget=quota_token_budget(user_id=run.thread.owner_id),
+    )
+
+
+def _run_claim(run_id: UUID, worker_id: str) -> Claim | None:
+    """Take a queued run (None when it is not queued any more: cancelled, or another worker has it), in one
+    transaction with its `run.in_progress` and the read of its context."""
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -122,11 +157,11 @@ def _run_claim(run_id: UUID, worker_id: str) -> tuple[Run, int, Event | None] | 
                 return None
             run = Run.objects.select_related("thread", "llm_config").get(pk=run_id)
             next_seq = (RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0) + 1
-            if run.cancel_requested:
-                return run, next_seq, None
-            event = event_build(type=RUN_IN_PROGRESS, thread_id=run.thread_id, run_id=run.id, seq=next_seq)
-            RunEvent.objects.create(run_id=run.id, seq=next_seq, type=RUN_IN_PROGRESS, payload=event)
-        return run, next_seq + 1, event
+            claim = run_claim_finish(run, next_seq)
+            if claim.in_progress is not None:
+                event = claim.in_progress
+                RunEvent.objects.create(run_id=run.id, seq=event["seq"], type=event["type"], payload=event)
+        return claim
     finally:
         connection_release()
 
@@ -194,31 +229,36 @@ async def _db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 # --- the run ------------------------------------------------------------------------------------------
 
 
-async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> None:
-    """Execute a queued run to its terminal event. Returns at once when the run is not queued."""
+async def run_execute(run_id: UUID, *, control: RunControl | None = None, claim: Claim | None = None) -> None:
+    """Execute a run to its terminal event: a queued one (returns at once when it is not queued any more),
+    or one its creator already claimed for this process (`claim`, the inline executor)."""
     control = control or RunControl()
-    claimed = await sync_to_async(_run_claim)(run_id, worker_identity())
-    if claimed is None:
-        return
-    run, next_seq, in_progress = claimed
-    publisher = RunPublisher(run_id=run.id, thread_id=run.thread_id, next_seq=next_seq)
-    state = RunState(model=run.llm_model)
+    if claim is None:
+        claim = await sync_to_async(_run_claim)(run_id, worker_identity())
+        if claim is None:
+            return
+        if claim.in_progress is not None:
+            await event_broadcast(claim.in_progress)
+    run = claim.run
+    publisher = RunPublisher(run_id=run.id, thread_id=run.thread_id, next_seq=claim.next_seq)
+    state = RunState(model=run.llm_model, token_budget=claim.token_budget)
     run_metrics().run_started()
-    outcome: tuple[str, dict[str, Any], dict[str, Any]] | None = None
+    outcome: Outcome | None = None
     interrupted = False
     trace = contextlib.ExitStack()
     run_span = trace.enter_context(trace_run(run_id=run.id, thread_id=run.thread_id, options=run.options))
     try:
-        if run.cancel_requested:
+        context = claim.context
+        if context is None:
             control.stop(CANCEL)
-        if in_progress is not None:
-            await event_broadcast(in_progress)
+            raise asyncio.CancelledError(CANCEL)
         control.checkpoint()
-        await _run_steps(run, publisher, state, control)
-        outcome = (
+        final = await _run_steps(run, context, claim.end_user_id, publisher, state, control)
+        outcome = Outcome(
             RUN_COMPLETED,
             {"usage": state.usage, "step_limit_reached": state.step_limit_reached},
             {"status": Run.Status.COMPLETED},
+            final,
         )
     except RunSuperseded:
         outcome = None
@@ -231,7 +271,7 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
         if control.reason == SUPERSEDED:
             outcome = None
         elif control.reason == CANCEL or await _db(_run_cancel_requested, run.id):
-            outcome = (RUN_CANCELLED, {"usage": state.usage}, {"status": Run.Status.CANCELLED})
+            outcome = Outcome(RUN_CANCELLED, {"usage": state.usage}, {"status": Run.Status.CANCELLED})
         else:
             interrupted = True
             outcome = _failed(INTERRUPTED_ERROR, state)
@@ -246,7 +286,7 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
         control.ending = True
         # The usage stored with the run and sent with its terminal event says what it cost.
         state.usage.update(state.spend.usage_fields())  # type: ignore[typeddict-item]
-        status = await _run_end(publisher, outcome, state)
+        status = await _run_end(publisher, outcome, state, run)
         run_span.run_finished(status=status, error_code=_error_code(outcome))
         trace.close()
         run_metrics().run_cost(model=state.model, cost_usd=state.usage.get("cost_usd"))
@@ -262,26 +302,53 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None) -> Non
         raise asyncio.CancelledError
 
 
-def _error_code(outcome: tuple[str, dict[str, Any], dict[str, Any]] | None) -> str | None:
-    error = outcome[2].get("error") if outcome else None
+def _error_code(outcome: "Outcome | None") -> str | None:
+    error = outcome.updates.get("error") if outcome else None
     return error.get("code") if isinstance(error, dict) else None
 
 
-def _failed(error: dict[str, str], state: RunState) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    return RUN_FAILED, {"error": error, "usage": state.usage}, {"status": Run.Status.FAILED, "error": error}
+@dataclass
+class FinalMessage:
+    """The run's last assistant message, stored with its terminal event (one transaction ends the run)."""
+
+    content: str
+    usage: Usage
 
 
-async def _run_end(
-    publisher: RunPublisher, outcome: tuple[str, dict[str, Any], dict[str, Any]] | None, state: RunState
-) -> str:
-    """Write the terminal event; returns the run's final status."""
+@dataclass
+class Outcome:
+    type: str
+    fields: dict[str, Any]
+    updates: dict[str, Any]
+    final: FinalMessage | None = None
+
+
+def _failed(error: dict[str, str], state: RunState) -> Outcome:
+    return Outcome(
+        RUN_FAILED, {"error": error, "usage": state.usage}, {"status": Run.Status.FAILED, "error": error}
+    )
+
+
+async def _run_end(publisher: RunPublisher, outcome: Outcome | None, state: RunState, run: Run) -> str:
+    """Write the terminal event (after the final message and its `message.completed`, in the same
+    transaction); returns the run's final status."""
     if outcome is None:
         await publisher.close()
         return await _db(_run_status, publisher.run_id)
-    event_type, fields, updates = outcome
-    updates = {**updates, "usage": state.usage, "ttft_ms": state.ttft_ms}
+    updates = {**outcome.updates, "usage": state.usage, "ttft_ms": state.ttft_ms}
+    final = outcome.final
+    closing = None
+    if final is not None:
+
+        def message_store() -> dict[str, Any]:
+            message = _assistant_message_store(run, final.content, [], final.usage)
+            return {"message_id": str(message.id), "role": "assistant", "content": final.content}
+
+        closing = (MESSAGE_COMPLETED, message_store)
     try:
-        event = await publisher.terminate(event_type, fields=fields, updates=updates)
+        event = await publisher.terminate(
+            outcome.type, fields=outcome.fields, updates=updates, closing=closing
+        )
     except Exception:
         # The heartbeat stops with this task, so recovery fails the run later; nothing is left hanging.
         logger.exception("Could not store the end of run %s", publisher.run_id)
@@ -291,7 +358,15 @@ async def _run_end(
     return updates["status"]
 
 
-async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control: RunControl) -> None:
+async def _run_steps(
+    run: Run,
+    context: ContextPlan,
+    end_user_id: str,
+    publisher: RunPublisher,
+    state: RunState,
+    control: RunControl,
+) -> FinalMessage:
+    """The LLM turns and tool calls of a run; returns its final message (stored with the terminal event)."""
     config = await _db(_llm_config_for, run)
     state.model = config.model
     try:
@@ -303,8 +378,7 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
     if run.options.get("use_tools", True) and model_capabilities(config.model)["function_calling"]:
         catalog = await catalog_build()
     tools = catalog.openai_tools() if catalog else []
-    state.token_budget = await _db(quota_token_budget, user_id=run.thread.owner_id)
-    messages = await _context_messages(run, config, client, options, publisher, state)
+    messages = await _context_messages(run, context, config, client, options, publisher, state)
 
     for _ in range(settings.MAX_RUN_STEPS):
         control.checkpoint()
@@ -325,10 +399,12 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
         state.add_usage(turn.usage)
         state.spend.add(config, turn.usage, cached=cached)
         control.checkpoint()
-        # A final answer always completes its message (even an empty one); a turn that only calls
-        # functions has a message to complete only when it also said something. The message and its
-        # `message.completed` are stored in one transaction.
-        if turn.content or not turn.tool_calls:
+        if not turn.tool_calls:
+            # A final answer always completes its message (even an empty one), with the terminal event.
+            return FinalMessage(content=turn.content, usage=turn.usage)
+        # A turn that only calls functions has a message to complete only when it also said something.
+        # The message and its `message.completed` are stored in one transaction.
+        if turn.content:
             content = turn.content
             await publisher.emit_stored(
                 functools.partial(_assistant_message_store, run, content, turn.tool_calls, turn.usage),
@@ -337,8 +413,6 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
             )
         else:
             await _db(_assistant_message_store, run, turn.content, turn.tool_calls, turn.usage)
-        if not turn.tool_calls:
-            return
         messages.append(
             {
                 "role": "assistant",
@@ -346,7 +420,7 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
                 "tool_calls": [c.as_openai() for c in turn.tool_calls],
             }
         )
-        answers = await _tool_calls_execute(run, catalog, turn.tool_calls, publisher)
+        answers = await _tool_calls_execute(run, end_user_id, catalog, turn.tool_calls, publisher)
         await _db(_tool_messages_store, run, answers)
         messages.extend(
             {"role": "tool", "tool_call_id": call.id, "content": content} for call, content in answers
@@ -355,8 +429,7 @@ async def _run_steps(run: Run, publisher: RunPublisher, state: RunState, control
     state.step_limit_reached = True
     note = STEP_LIMIT_NOTE.format(steps=settings.MAX_RUN_STEPS)
     await publisher.delta(note)
-    message = await _db(_assistant_message_store, run, note, [], usage_zero())
-    await publisher.emit(MESSAGE_COMPLETED, message_id=str(message.id), role="assistant", content=note)
+    return FinalMessage(content=note, usage=usage_zero())
 
 
 def _message_completed_fields(message: Message, *, content: str) -> dict[str, Any]:
@@ -384,19 +457,13 @@ def _completion_options(config: LLMConfig, run_options: dict[str, Any]) -> dict[
 
 async def _context_messages(
     run: Run,
+    plan: ContextPlan,
     config: LLMConfig,
     client: Any,
     options: dict[str, Any],
     publisher: RunPublisher,
     state: RunState,
 ) -> list[dict[str, Any]]:
-    plan = await _db(
-        context_plan,
-        thread_id=run.thread_id,
-        options=run.options,
-        use_memory=run.options.get("use_memory", True),
-        current_run_id=run.id,
-    )
     if plan.trimmed:
 
         async def summarize(messages: list[dict[str, Any]]) -> str:
@@ -449,7 +516,11 @@ def _output_for_event(output: Any) -> Any:
 
 
 async def _tool_calls_execute(
-    run: Run, catalog: Catalog | None, calls: list[ToolCallRequest], publisher: RunPublisher
+    run: Run,
+    end_user_id: str,
+    catalog: Catalog | None,
+    calls: list[ToolCallRequest],
+    publisher: RunPublisher,
 ) -> list[tuple[ToolCallRequest, str]]:
     """Run every call of one LLM turn concurrently; returns (call, answer for the LLM) in the calls' order."""
     kinds = {call.id: _kind(catalog, call.name) for call in calls}
@@ -463,7 +534,7 @@ async def _tool_calls_execute(
             kind=kinds[call.id],
             arguments=arguments if arguments is not None else call.arguments_json,
         )
-    context = {"thread_id": str(run.thread_id), "run_id": str(run.id), "user_id": run.thread.user_id}
+    context = {"thread_id": str(run.thread_id), "run_id": str(run.id), "user_id": end_user_id}
     async with asyncio.TaskGroup() as group:
         tasks = [
             group.create_task(

@@ -169,22 +169,29 @@ class RunPublisher:
         *,
         fields: dict[str, Any],
         updates: dict[str, Any],
-        store: Callable[[], Any] | None = None,
+        closing: tuple[str, Callable[[], dict[str, Any]]] | None = None,
     ) -> Event | None:
         """Flush what is pending, then end the run with its terminal event (None: someone else ended it).
-        `store()`: the run's last rows (its final message), written in the same transaction."""
+        `closing`: the event before the terminal one (`message.completed`) and the write of the row it
+        announces (the final message), which returns the event's fields; all in one transaction."""
         await self._stop_flush_task()
         async with self._lock:
             if self.ended:
                 return None
             self.ended = True
-            # Pending deltas are stored in the terminal event's transaction (one commit for both).
-            preceding = self._number(self._take_pending()) if self._seq_known else []
+            # Pending deltas are stored in the terminal event's transaction (one commit for all). After a
+            # failed write the seq is not known: the terminal event then follows whatever is stored.
+            ready = self._take_pending()
+            if closing is not None:
+                ready.append((closing[0], {}))
+            preceding = self._number(ready) if self._seq_known else []
             seq_hint = self._next_seq if self._seq_known else None
 
             def step() -> tuple[Event | None, list[Event]]:
-                if store is not None:
-                    store()
+                if closing is not None:
+                    fields_closing = closing[1]()
+                    if preceding:
+                        preceding[-1].update(fields_closing)
                 event = run_terminate(
                     run_id=self.run_id,
                     thread_id=self.thread_id,

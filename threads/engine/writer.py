@@ -17,11 +17,11 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 
 from threads.engine.broadcast import event_broadcast
@@ -99,6 +99,10 @@ class EventWriter:
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
+        # The writer's database work runs on a thread of its own (its connection is given back to the
+        # pool after each flush), ended when the event loop goes.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-writer")
+        weakref.finalize(loop, self.executor.shutdown, wait=False)
         self._waiting: list[_Write] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -128,7 +132,7 @@ class EventWriter:
 
     async def _flush(self, writes: list[_Write]) -> None:
         try:
-            outcomes = await sync_to_async(_writes_store, thread_sensitive=False)(writes)
+            outcomes = await self.loop.run_in_executor(self.executor, _writes_store, writes)
         except BaseException as exc:
             for write in writes:
                 if not write.done.done():

@@ -1,0 +1,44 @@
+"""The transaction budget of a run: one transaction starts it (thread lock, user message, run,
+`run.created`, `run.in_progress`, the context read), the first token is stored and published at once (one
+flush of the event writer), and one transaction ends it (the answer, the remaining events, the terminal
+event, the run's status and usage). A test, so that the count cannot creep back up."""
+
+import pytest
+
+from tests.engine.support import assert_well_numbered, run_until_done, start
+from tests.fakes.openai_server import text
+from tests.transactions import counter_on_sync_thread, counter_on_writer_thread, transactions_counted
+from threads import executors
+from threads.models import Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SIMPLE_RUN_TRANSACTIONS = 3
+
+
+async def test_a_simple_run_commits_three_transactions(llm, thread, fake_openai, monkeypatch):
+    fake_openai.script(text("Hello.", chunks=1), text("Fine, thanks.", chunks=1))
+    # The executor's watcher (cancels, heartbeats) and the recovery sweep work once per interval for all
+    # the runs of the process, not per run: the first run starts them, the watcher is kept out of the count.
+    monkeypatch.setattr(executors, "CANCEL_POLL_SECONDS", 3600)
+    await run_until_done(await start(thread, "Hi"))
+
+    with transactions_counted() as counter:
+        await counter_on_sync_thread(counter)
+        await counter_on_writer_thread(counter)
+        run = await start(thread, "How are you?")
+        await executors.supervisor().runs[str(run.id)][0]
+        committed = counter.committed
+    events = await run_until_done(run)
+
+    assert_well_numbered(events)
+    assert [e["type"] for e in events] == [
+        "run.created",
+        "run.in_progress",
+        "message.delta",
+        "message.completed",
+        "run.completed",
+    ]
+    assert committed == SIMPLE_RUN_TRANSACTIONS
+    answer = await Message.objects.filter(run=run, role="assistant").aget()
+    assert answer.content == "Fine, thanks."
