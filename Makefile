@@ -38,7 +38,7 @@ token: install
 # Production-style: uvicorn on the ASGI application (set DATABASE_URL, REDIS_URL, SECRET_KEY, ...).
 serve: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/uvicorn orchestrator_studio.asgi:application --host $(HOST) --port $(PORT) --workers $${WORKERS:-2}
+	$(BIN)/uvicorn orchestrator_studio.asgi:application --host $(HOST) --port $(PORT) --workers $${WORKERS:-2} --loop uvloop --http httptools
 
 # Style, types (mypy with the Django and DRF plugins) and the layer contracts (import-linter, see
 # pyproject.toml), before any test runs.

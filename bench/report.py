@@ -117,6 +117,18 @@ def _throughput_rows(executors: dict[str, dict[str, Any]]) -> list[Row]:
                 _verdict(holds),
             )
         )
+        cpu_per_run = figures.get("server_cpu_ms_per_run")
+        if cpu_per_run is not None:
+            rows.append(
+                (
+                    f"server CPU per run, {name}",
+                    None,
+                    None,
+                    f"{cpu_per_run} ms (server processes' CPU time / runs completed)",
+                    "<= 2 ms",
+                    _verdict(_at_most(cpu_per_run, 2)),
+                )
+            )
     return rows
 
 

@@ -384,6 +384,7 @@ async def run_throughput(
         "runs_per_second": round(len(latencies) / elapsed, 1),
         "latency": summary_ms(latencies),
         "per_run": {key: round((after[key] - before[key]) / done, 1) for key in before},
+        "server_cpu_ms_per_run": round(sampler.cpu_seconds / done * 1000, 2),
         "failures": dict(failures),
         "server": sampler.figures(),
     }

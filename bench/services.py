@@ -183,6 +183,8 @@ def server_start(
             "--host=127.0.0.1",
             f"--port={port}",
             f"--workers={workers}",
+            "--loop=uvloop",
+            "--http=httptools",
             "--no-access-log",
             "--log-level=warning",
             "--backlog=4096",

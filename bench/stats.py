@@ -98,6 +98,7 @@ class ProcessSampler:
 
     def figures(self) -> dict[str, float]:
         return {
+            "cpu_seconds": round(self.cpu_seconds, 3),
             "cpu_avg_percent": round(self.cpu_seconds / self.elapsed * 100, 1),
             "cpu_peak_percent": round(self.peak_cpu, 1),
             "rss_peak_mb": round(self.peak_rss / 2**20, 1),

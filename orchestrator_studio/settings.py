@@ -270,14 +270,24 @@ A2A_CARD_CACHE_SECONDS = env.int("A2A_CARD_CACHE_SECONDS", default=300)
 RUN_EXECUTOR = env.str("RUN_EXECUTOR", default="inline")
 MAX_RUN_STEPS = env.int("MAX_RUN_STEPS", default=10)
 MEMORY_CONTEXT_TOKENS = env.int("MEMORY_CONTEXT_TOKENS", default=8000)
-RUN_HEARTBEAT_SECONDS = env.int("RUN_HEARTBEAT_SECONDS", default=5)
-RUN_ORPHAN_AFTER_SECONDS = env.int("RUN_ORPHAN_AFTER_SECONDS", default=60)
-# Seconds between sweeps for orphaned runs in every process that executes runs (0: only at start-up).
-RUN_RECOVERY_INTERVAL_SECONDS = env.int("RUN_RECOVERY_INTERVAL_SECONDS", default=30)
+# A dead executor's run is noticed within RUN_ORPHAN_AFTER_SECONDS + RUN_RECOVERY_INTERVAL_SECONDS (15 s).
+RUN_HEARTBEAT_SECONDS = env.int("RUN_HEARTBEAT_SECONDS", default=3)
+RUN_ORPHAN_AFTER_SECONDS = env.int("RUN_ORPHAN_AFTER_SECONDS", default=10)
+# Seconds between sweeps for orphaned runs in every process that serves or executes runs (0: only at
+# start-up); worker processes also claim queued runs at each sweep.
+RUN_RECOVERY_INTERVAL_SECONDS = env.int("RUN_RECOVERY_INTERVAL_SECONDS", default=5)
+# Executions of a run whose executor died before any tool call started (API.md, "Runs: never lost").
+RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=3)
+# Runs one process executes at once; queued runs beyond that wait for a free slot (or another worker).
+RUN_EXECUTOR_MAX_RUNS = env.int("RUN_EXECUTOR_MAX_RUNS", default=500)
 # A tool's output is cut to this many characters before it goes back to the LLM (and into events).
 TOOL_OUTPUT_MAX_CHARS = env.int("TOOL_OUTPUT_MAX_CHARS", default=16000)
 # Seconds between `: ping` comments on an idle SSE stream (API.md: at least every 10 s).
 SSE_PING_SECONDS = min(env.float("SSE_PING_SECONDS", default=8.0), 10.0)
+# Frames one websocket may send (a token bucket): over it, error frames; flooding on, a close (4429).
+WEBSOCKET_FRAMES_PER_SECOND = env.float("WEBSOCKET_FRAMES_PER_SECOND", default=5.0)
+WEBSOCKET_FRAME_BURST = env.int("WEBSOCKET_FRAME_BURST", default=20)
+WEBSOCKET_FLOOD_CLOSE_AFTER = env.int("WEBSOCKET_FLOOD_CLOSE_AFTER", default=20)
 
 # Monitoring.
 HEALTH_CACHE_SECONDS = env.int("HEALTH_CACHE_SECONDS", default=30)

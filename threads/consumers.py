@@ -30,6 +30,7 @@ from threads import services
 from threads.engine.events import Event
 from threads.event_hub import Subscription, event_hub
 from threads.follow import EventCursor
+from threads.frame_budget import FrameBudget
 from threads.inputs import RunExecuteSerializer, run_options
 from threads.models import Run, Thread
 from threads.selectors import threads_visible_to
@@ -98,6 +99,7 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.cursor = EventCursor()
+        self.budget = FrameBudget()
         self.relaying = asyncio.Lock()
         self.relay: asyncio.Task[None] | None = None
         async with own_sync_thread():
@@ -141,6 +143,16 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
         if self.thread_id is None:
+            return
+        if not self.budget.take():
+            if self.budget.flooding:
+                await self.close(code=CLOSE_THROTTLED)
+                return
+            await self.send_error(
+                "rate_limited",
+                f"Too many frames: at most {self.budget.rate:g} a second (bursts of {self.budget.burst:g}); "
+                "this one was ignored.",
+            )
             return
         if text_data is None:
             await self.send_error("bad_frame", "Send JSON text frames, not binary ones.")

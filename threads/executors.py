@@ -1,14 +1,20 @@
-"""Where runs execute: `RUN_EXECUTOR=inline` (a task in this process's event loop) or `worker` (a message
-on the `runs` channel, consumed by `python manage.py runworker runs`, see `threads.worker`).
+"""Where runs execute: `RUN_EXECUTOR=inline` (a task in the event loop of the process that creates the run,
+which claims it in the same transaction) or `worker` (`python manage.py runworker runs`, see
+`threads.worker`): the queued Run rows in Postgres are the queue, claimed with `SELECT ... FOR UPDATE SKIP
+LOCKED`, and the message on the `runs` channel is only a wake-up, so a run accepted with 202 waits for a
+worker however long none is running.
 
-Either way the process that executes runs keeps one `RunSupervisor` per event loop. It holds strong
-references to the run tasks (a run goes on when its client disconnects), and one watcher task polls the
+Every process that serves or executes runs keeps one `RunSupervisor` per event loop. It holds strong
+references to the run tasks (a run goes on when its client disconnects); one watcher task polls the
 database every `CANCEL_POLL_SECONDS` for all of them at once: a cancel asked in any process reaches the run
-within that time, heartbeats are written every `RUN_HEARTBEAT_SECONDS`, and a run that recovery or a thread
-deletion ended elsewhere is stopped. A cancel asked in this process stops the task at once.
+within that time, heartbeats are written every `RUN_HEARTBEAT_SECONDS`, and a run that recovery, a thread
+deletion or another executor took over is stopped. A cancel asked in this process stops the task at once.
+One scheduler task sweeps for orphaned runs (`threads.recovery`) every `RUN_RECOVERY_INTERVAL_SECONDS` and,
+in a process that executes runs, claims the queued ones (at once when woken).
 """
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import threading
@@ -24,11 +30,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, close_old_connections, connection, connections
 from django.utils import timezone
 
-from threads.engine.control import CANCEL, SUPERSEDED, RunControl
+from threads.engine.broadcast import event_broadcast
+from threads.engine.control import CANCEL, SUPERSEDED, RunControl, worker_identity
 from threads.engine.db import connection_release
-from threads.engine.loop import Claim, run_execute
+from threads.engine.events import RUN_RETRYING
+from threads.engine.loop import Claim, run_execute, runs_claim_queued
 from threads.models import Run
-from threads.recovery import recovery_start
+from threads.recovery import arecover, runs_queued_exist
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +52,18 @@ _supervisors: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RunSuperviso
 _supervisors_lock = threading.Lock()
 
 
-def _runs_watch(run_ids: list[str], heartbeat: bool) -> dict[str, tuple[str, bool]]:
-    """(status, cancel_requested) of each run still in the database; heartbeats the ones in progress."""
+def _runs_watch(run_ids: list[str], heartbeat: bool, worker_id: str) -> dict[str, tuple[bool, bool]]:
+    """(still ours, cancel_requested) of each run still in the database: ours while in progress with this
+    process as its executor. Heartbeats the ones that are ours."""
     try:
+        mine = Run.objects.filter(pk__in=run_ids, status=Run.Status.IN_PROGRESS, worker_id=worker_id)
         if heartbeat:
-            running = Run.objects.filter(pk__in=run_ids, status=Run.Status.IN_PROGRESS)
-            running.update(heartbeat_at=timezone.now())
-        rows = Run.objects.filter(pk__in=run_ids).values_list("pk", "status", "cancel_requested")
-        return {str(pk): (status, cancel) for pk, status, cancel in rows}
+            mine.update(heartbeat_at=timezone.now())
+        rows = Run.objects.filter(pk__in=run_ids).values_list("pk", "status", "worker_id", "cancel_requested")
+        return {
+            str(pk): (status == Run.Status.IN_PROGRESS and worker == worker_id, cancel)
+            for pk, status, worker, cancel in rows
+        }
     except DatabaseError:
         # This long-lived thread keeps its connection; a broken one is dropped so the next poll reconnects.
         connection.close()
@@ -76,12 +88,20 @@ async def _run_isolated(run_id: UUID, control: RunControl, claim: Claim | None) 
 
 
 class RunSupervisor:
-    """The runs executing in one event loop, and the watcher that relays cancels and heartbeats."""
+    """The runs executing in one event loop, the watcher that relays cancels and heartbeats, and the
+    scheduler that recovers orphans and claims queued runs."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.runs: dict[str, tuple[asyncio.Task[None], RunControl]] = {}
+        self.worker_id = worker_identity()
+        # Whether this loop claims queued runs: a `runworker`, or any process with the inline executor.
+        self.claims_queued = settings.RUN_EXECUTOR != WORKER
+        # True when the last claim took as many runs as there were free slots: more may be waiting.
+        self._claim_filled = False
         self._watcher: asyncio.Task[None] | None = None
+        self._scheduler: asyncio.Task[None] | None = None
+        self._wakeup = asyncio.Event()
 
     def spawn(self, run_id: UUID, claim: Claim | None = None) -> asyncio.Task[None]:
         key = str(run_id)
@@ -95,8 +115,20 @@ class RunSupervisor:
         task.add_done_callback(lambda done: self._forget(key, done))
         if self._watcher is None or self._watcher.done():
             self._watcher = self.loop.create_task(self._watch(), context=contextvars.Context())
-        recovery_start()
+        self.schedule()
         return task
+
+    def schedule(self, *, claims_queued: bool | None = None) -> None:
+        """Start the scheduler of this loop (once); `claims_queued`: this loop executes queued runs."""
+        if claims_queued is not None:
+            self.claims_queued = claims_queued
+        if self._scheduler is None or self._scheduler.done():
+            # A fresh context: the sweeps belong to the process, not to the request or run that started them.
+            self._scheduler = self.loop.create_task(self._schedule_forever(), context=contextvars.Context())
+
+    def wake(self) -> None:
+        """Claim queued runs now (a `run.execute` wake-up arrived)."""
+        self._wakeup.set()
 
     def stop(self, run_id: UUID | str, reason: str) -> bool:
         """Stop a run executing here (call in this loop's thread). False when it is not here."""
@@ -114,6 +146,9 @@ class RunSupervisor:
             del self.runs[key]
         if not task.cancelled() and task.exception() is not None:
             logger.error("Run %s ended with an error", key, exc_info=task.exception())
+        if self.claims_queued and self._claim_filled:
+            # A slot came free: queued runs the last claim left behind can go now.
+            self._wakeup.set()
 
     async def _watch(self) -> None:
         last_heartbeat = time.monotonic()
@@ -124,7 +159,7 @@ class RunSupervisor:
                 break
             heartbeat = time.monotonic() - last_heartbeat >= settings.RUN_HEARTBEAT_SECONDS
             try:
-                states = await sync_to_async(_runs_watch)(run_ids, heartbeat)
+                states = await sync_to_async(_runs_watch)(run_ids, heartbeat, self.worker_id)
             except Exception as exc:
                 logger.warning("Watching runs failed: %s", type(exc).__name__)
                 continue
@@ -132,12 +167,66 @@ class RunSupervisor:
                 last_heartbeat = time.monotonic()
             for run_id in run_ids:
                 state = states.get(run_id)
-                if state is None or state[0] not in Run.ACTIVE_STATUSES:
+                if state is None or not state[0]:
                     self.stop(run_id, SUPERSEDED)
                 elif state[1]:
                     # Asked again at every poll: a cancel that lands while the task waits on a thread can be
                     # absorbed, the next one is not.
                     self.stop(run_id, CANCEL)
+
+    async def _schedule_forever(self) -> None:
+        next_sweep = time.monotonic()
+        while True:
+            if time.monotonic() >= next_sweep:
+                await self._sweep()
+                interval = settings.RUN_RECOVERY_INTERVAL_SECONDS
+                next_sweep = time.monotonic() + interval if interval > 0 else float("inf")
+            if self.claims_queued:
+                await self._claim()
+            remaining = next_sweep - time.monotonic()
+            timeout = None if remaining == float("inf") else max(0.0, remaining)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            self._wakeup.clear()
+
+    async def _sweep(self) -> None:
+        try:
+            events = await arecover()
+        except Exception as exc:
+            # A sweep that cannot reach the database now will try again at the next interval.
+            logger.warning("Recovery sweep failed: %s", type(exc).__name__)
+            return
+        if self.claims_queued:
+            return
+        # A server of the worker executor: queued runs (retried ones, or ones whose wake-up expired while
+        # no worker ran) wake the workers again; a worker that just started begins claiming at its first
+        # wake-up.
+        try:
+            waiting = (
+                any(event["type"] == RUN_RETRYING for event in events)
+                or await sync_to_async(runs_queued_exist)()
+            )
+        except Exception as exc:
+            logger.warning("Looking for queued runs failed: %s", type(exc).__name__)
+            return
+        if waiting:
+            await _workers_wake()
+
+    async def _claim(self) -> None:
+        free = settings.RUN_EXECUTOR_MAX_RUNS - len(self.runs)
+        self._claim_filled = free <= 0
+        if free <= 0:
+            return
+        try:
+            claims = await sync_to_async(runs_claim_queued)(self.worker_id, free)
+        except Exception as exc:
+            logger.warning("Claiming queued runs failed: %s", type(exc).__name__)
+            return
+        self._claim_filled = len(claims) == free
+        for claim in claims:
+            if claim.in_progress is not None:
+                await event_broadcast(claim.in_progress)
+            self.spawn(claim.run.id, claim)
 
 
 def supervisor() -> RunSupervisor:
@@ -151,9 +240,28 @@ def supervisor() -> RunSupervisor:
 
 
 def run_spawn(run_id: UUID, claim: Claim | None = None) -> asyncio.Task[None]:
-    """Execute a run in this process (inline executor, or a worker that received it); `claim`: the run was
-    claimed for this process when it was created."""
+    """Execute a run in this process: one claimed for it when it was created (`claim`, the inline
+    executor), or a queued one it claims now."""
     return supervisor().spawn(run_id, claim)
+
+
+def scheduling_start(*, claims_queued: bool | None = None) -> None:
+    """Start this event loop's recovery sweeps (and, when `claims_queued`, its claims of queued runs)."""
+    supervisor().schedule(claims_queued=claims_queued)
+
+
+async def scheduling_on_server_start(sender: Any, **kwargs: Any) -> None:
+    """`request_started` receiver for the ASGI handler: the first request of a server process starts its
+    sweeps (there is no database access at import or app-ready time)."""
+    scheduling_start()
+
+
+async def _workers_wake() -> None:
+    try:
+        await get_channel_layer().send(RUNS_CHANNEL, {"type": "run.execute"})
+    except Exception as exc:
+        # The workers' own sweeps claim the queued runs at their next interval.
+        logger.warning("Could not wake the run workers: %s", type(exc).__name__)
 
 
 def run_stop_everywhere_local(run_id: UUID | str, reason: str = CANCEL) -> None:
@@ -178,7 +286,9 @@ def claims_at_creation() -> bool:
 
 
 async def run_dispatch(*, run_id: UUID, claim: Claim | None = None) -> None:
-    """Hand a run to the configured executor: a queued one to the workers, a claimed one to this process."""
+    """Hand a run to the configured executor: a claimed one to this process; a queued one stays in the
+    database for the workers, woken by a message on the `runs` channel (a lost message delays the run
+    until a worker's next sweep, never loses it)."""
     if claim is not None or settings.RUN_EXECUTOR != WORKER:
         run_spawn(run_id, claim)
     else:

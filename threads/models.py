@@ -1,6 +1,7 @@
 """What users do: threads of messages, and the runs in which the assistant answers them.
 
-The Run row is the durable record of a run; its RunEvents are the ordered, replayable stream (`seq` from 1,
+The Run row is the durable record of a run, and the queue of the worker executor (queued rows are claimed
+with `SELECT ... FOR UPDATE SKIP LOCKED`); its RunEvents are the ordered, replayable stream (`seq` from 1,
 without gaps) that SSE and websocket clients read.
 """
 
@@ -87,6 +88,9 @@ class Run(models.Model):
     usage = models.JSONField(default=dict, blank=True)
     error = models.JSONField(null=True, blank=True, help_text='{"code", "message"} of a failed run.')
     cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(
+        default=1, help_text="Executions started: a run whose executor died is run again (RUN_MAX_ATTEMPTS)."
+    )
     worker_id = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     ttft_ms = models.FloatField(null=True, blank=True, help_text="Time to the first token, in ms.")

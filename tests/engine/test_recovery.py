@@ -1,4 +1,5 @@
-"""Recovery: runs orphaned by a process that died are failed, never left queued or in progress."""
+"""Recovery: a run orphaned by a process that died is run again (no tool call had started) or failed,
+never left in progress; a queued run is never failed."""
 
 import asyncio
 import contextlib
@@ -12,31 +13,77 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.utils import timezone
 
-from tests.engine.support import listening, run_until_done, start
+from tests.engine.support import assert_well_numbered, listening, run_until_done, start
 from tests.fakes.openai_server import text
 from tests.fakes.server import serve
-from threads import recovery, services
+from threads import executors, recovery, services
+from threads.engine.broadcast import event_build
 from threads.models import Run, RunEvent
+from threads.selectors import run_events_after
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def left_by_a_killed_worker(thread, *, seconds_ago: float) -> Run:
+def left_by_a_killed_worker(thread, *, seconds_ago: float, tool_call_started: bool = False) -> Run:
     """A run as a worker killed mid-run leaves it: in progress, a few events, a heartbeat that stopped."""
     run = services.run_create(thread=thread, task="interrupted", options={})
     stopped = timezone.now() - timedelta(seconds=seconds_ago)
     Run.objects.filter(pk=run.pk).update(
         status="in_progress", worker_id="worker-7:4242", started_at=stopped, heartbeat_at=stopped
     )
-    RunEvent.objects.create(
-        run=run, seq=2, type="run.in_progress", payload={"type": "run.in_progress", "seq": 2}
-    )
+    events = [
+        event_build(type="run.in_progress", thread_id=thread.id, run_id=run.id, seq=2),
+        event_build(type="message.delta", thread_id=thread.id, run_id=run.id, seq=3, delta="Let me"),
+    ]
+    if tool_call_started:
+        events.append(
+            event_build(
+                type="tool_call.started",
+                thread_id=thread.id,
+                run_id=run.id,
+                seq=4,
+                tool_call_id="call_1",
+                name="tool__mailer",
+                kind="tool",
+                arguments={},
+            )
+        )
+    RunEvent.objects.bulk_create(RunEvent(run=run, seq=e["seq"], type=e["type"], payload=e) for e in events)
     return run
 
 
-async def test_a_run_left_in_progress_by_a_killed_worker_is_failed_by_recovery(llm, thread, settings):
+async def test_a_run_whose_worker_died_before_any_tool_call_is_run_again_from_the_start(
+    llm, thread, fake_openai, settings
+):
     orphan = await sync_to_async(left_by_a_killed_worker)(
         thread, seconds_ago=settings.RUN_ORPHAN_AFTER_SECONDS + 5
+    )
+    fake_openai.script(text("Let me answer properly."))
+
+    async with listening(thread) as listener:
+        # This process's sweep finds the orphan, queues it again and claims it, as a worker would.
+        executors.scheduling_start(claims_queued=True)
+        await listener.wait_terminal()
+    events = await sync_to_async(run_events_after)(run_id=orphan.id, after_seq=0)
+
+    assert listener.of_run(orphan.id) == events[3:]
+    assert_well_numbered(events)
+    types = [e["type"] for e in events]
+    assert types[:5] == ["run.created", "run.in_progress", "message.delta", "run.retrying", "run.in_progress"]
+    assert types[-2:] == ["message.completed", "run.completed"]
+    assert events[3]["attempt"] == 2
+    assert events[3]["reason"] == "worker_lost"
+    assert events[-2]["content"] == "Let me answer properly."
+    run = await Run.objects.aget(pk=orphan.pk)
+    assert run.status == "completed"
+    assert run.attempts == 2
+    # The dead attempt never reached the LLM here; the second one asked it once.
+    assert len(fake_openai.chat_requests) == 1
+
+
+async def test_a_run_whose_worker_died_after_a_tool_call_started_is_failed(llm, thread, settings):
+    orphan = await sync_to_async(left_by_a_killed_worker)(
+        thread, seconds_ago=settings.RUN_ORPHAN_AFTER_SECONDS + 5, tool_call_started=True
     )
 
     async with listening(thread) as listener:
@@ -45,7 +92,7 @@ async def test_a_run_left_in_progress_by_a_killed_worker_is_failed_by_recovery(l
 
     assert [event["run_id"] for event in events] == [str(orphan.id)]
     assert terminal["type"] == "run.failed"
-    assert terminal["seq"] == 3
+    assert terminal["seq"] == 5
     assert terminal["error"]["code"] == "worker_lost"
     assert "worker-7:4242" in terminal["error"]["message"]
     run = await Run.objects.aget(pk=orphan.pk)
@@ -53,12 +100,31 @@ async def test_a_run_left_in_progress_by_a_killed_worker_is_failed_by_recovery(l
     assert run.error == terminal["error"]
     assert run.finished_at is not None
     assert await recovery.arecover() == []
+    # What the run stored before its worker died is replayable, up to its one terminal event.
+    stored = await sync_to_async(run_events_after)(run_id=orphan.id, after_seq=0)
+    assert_well_numbered(stored)
+    assert [e["type"] for e in stored][-2:] == ["tool_call.started", "run.failed"]
 
 
-def test_a_live_run_and_a_fresh_queued_one_are_left_alone(llm, thread, other_user, settings):
+async def test_a_run_out_of_attempts_is_failed(llm, thread, settings):
+    orphan = await sync_to_async(left_by_a_killed_worker)(
+        thread, seconds_ago=settings.RUN_ORPHAN_AFTER_SECONDS + 5
+    )
+    await Run.objects.filter(pk=orphan.pk).aupdate(attempts=settings.RUN_MAX_ATTEMPTS)
+
+    events = await recovery.arecover()
+
+    assert [(e["type"], e["error"]["code"]) for e in events] == [("run.failed", "worker_lost")]
+    assert (await Run.objects.aget(pk=orphan.pk)).status == "failed"
+
+
+def test_a_live_run_and_a_queued_one_are_left_alone(llm, thread, other_user, settings):
     live = left_by_a_killed_worker(thread, seconds_ago=1)
     other = services.thread_create(owner=other_user)
     queued = services.run_create(thread=other, task="just queued", options={})
+    Run.objects.filter(pk=queued.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.RUN_ORPHAN_AFTER_SECONDS * 100)
+    )
 
     assert recovery.runs_recover() == []
 
@@ -66,31 +132,21 @@ def test_a_live_run_and_a_fresh_queued_one_are_left_alone(llm, thread, other_use
     assert Run.objects.get(pk=queued.pk).status == "queued"
 
 
-def test_a_queued_run_never_picked_up_is_failed(llm, thread, settings):
-    run = services.run_create(thread=thread, task="lost message", options={})
-    Run.objects.filter(pk=run.pk).update(
-        created_at=timezone.now() - timedelta(seconds=settings.RUN_ORPHAN_AFTER_SECONDS + 1)
+def test_the_command_reports_what_it_recovered(llm, thread, other_user, settings, capsys):
+    failed = left_by_a_killed_worker(
+        thread, seconds_ago=settings.RUN_ORPHAN_AFTER_SECONDS * 2, tool_call_started=True
     )
-
-    call_command("recover_runs", stdout=open("/dev/null", "w"))  # noqa: SIM115
-
-    run.refresh_from_db()
-    assert run.status == "failed"
-    assert run.error["code"] == "run_not_started"
-    assert list(RunEvent.objects.filter(run=run).values_list("type", flat=True)) == [
-        "run.created",
-        "run.failed",
-    ]
-
-
-def test_the_command_reports_what_it_failed(llm, thread, settings, capsys):
-    orphan = left_by_a_killed_worker(thread, seconds_ago=settings.RUN_ORPHAN_AFTER_SECONDS * 2)
+    retried = left_by_a_killed_worker(
+        services.thread_create(owner=other_user), seconds_ago=settings.RUN_ORPHAN_AFTER_SECONDS * 2
+    )
 
     call_command("recover_runs")
 
     output = capsys.readouterr().out
-    assert f"failed run {orphan.id}: worker_lost" in output
-    assert "1 orphaned run(s) failed." in output
+    assert f"failed run {failed.id}: worker_lost" in output
+    assert f"queued run {retried.id} again: attempt 2" in output
+    assert "2 orphaned run(s) recovered." in output
+    assert Run.objects.get(pk=retried.pk).status == "queued"
 
 
 async def test_a_thread_blocked_by_an_orphaned_run_takes_a_new_run_at_once(
@@ -126,7 +182,9 @@ async def test_a_running_run_keeps_its_heartbeat_fresh(llm, thread, fake_openai,
 def test_a_server_process_sweeps_for_orphans_at_its_first_request(llm, thread, settings):
     from orchestrator_studio.asgi import application
 
-    orphan = left_by_a_killed_worker(thread, seconds_ago=settings.RUN_ORPHAN_AFTER_SECONDS + 5)
+    orphan = left_by_a_killed_worker(
+        thread, seconds_ago=settings.RUN_ORPHAN_AFTER_SECONDS + 5, tool_call_started=True
+    )
 
     with serve(application) as base_url:
         assert httpx.get(f"{base_url}/healthz", timeout=10).status_code == 200

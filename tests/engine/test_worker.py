@@ -6,11 +6,14 @@ It needs what a real deployment has: Redis for the channel layer and a database 
 """
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,7 +24,8 @@ from django.db import connection
 
 from tests.engine.support import assert_well_numbered, listening, refreshed, start
 from tests.fakes.openai_server import text
-from threads import services
+from threads import executors, services
+from threads.models import Run
 from threads.selectors import run_events_after
 
 pytestmark = [
@@ -40,17 +44,16 @@ def shared_database_url() -> str:
     return f"postgresql://{user}{password}@{db['HOST'] or '127.0.0.1'}{port}/{db['NAME']}"
 
 
-@pytest.fixture
-def run_worker(settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("a worker process needs a database it shares with the tests (Postgres)")
-    settings.RUN_EXECUTOR = "worker"
+@contextlib.contextmanager
+def worker_process(**env_extra: str) -> Iterator[subprocess.Popen]:
+    """A `runworker runs` process on the tests' database; stopped (and its traceback shown) at the end."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": shared_database_url(),
         "RUN_EXECUTOR": "worker",
         "RUN_HEARTBEAT_SECONDS": "1",
+        **env_extra,
     }
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
@@ -69,6 +72,19 @@ def run_worker(settings):
             output = log.read().decode(errors="replace")
             if "Traceback" in output:
                 print(output)
+
+
+@pytest.fixture
+def worker_executor(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("a worker process needs a database it shares with the tests (Postgres)")
+    settings.RUN_EXECUTOR = "worker"
+
+
+@pytest.fixture
+def run_worker(worker_executor):
+    with worker_process() as process:
+        yield process
 
 
 async def test_a_run_executed_by_a_runworker_process_streams_to_this_process(
@@ -105,3 +121,57 @@ async def test_a_run_executed_by_a_runworker_process_streams_to_this_process(
     assert terminal["type"] == "run.cancelled"
     assert waited < 1.0
     assert (await refreshed(second)).status == "cancelled"
+
+
+async def until(condition, timeout: float = 60, interval: float = 0.1):
+    """Poll `condition()` (a sync database read) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await sync_to_async(condition)()
+        if found:
+            return found
+        await asyncio.sleep(interval)
+    raise AssertionError("the condition did not come true in time")
+
+
+async def test_a_run_queued_while_no_worker_runs_waits_and_one_killed_mid_run_is_run_again(
+    llm, thread, fake_openai, worker_executor, settings
+):
+    # The first attempt streams two deltas and stalls; the second answers.
+    fake_openai.script(
+        text("never finished", chunks=6, hang_after=2), text("Answered after a crash.", chunks=3)
+    )
+    fast_recovery = {"RUN_ORPHAN_AFTER_SECONDS": "2", "RUN_RECOVERY_INTERVAL_SECONDS": "1"}
+    settings.RUN_ORPHAN_AFTER_SECONDS, settings.RUN_RECOVERY_INTERVAL_SECONDS = 2, 1
+
+    async with listening(thread) as listener:
+        # No worker yet: accepted, and it waits in the database.
+        run = await start(thread, "survive a crash")
+        assert (await refreshed(run)).status == "queued"
+        # This process sweeps as a server of the worker executor does (and wakes the workers).
+        executors.scheduling_start()
+        with worker_process(**fast_recovery) as first:
+            await asyncio.wait_for(listener.first_delta.wait(), 60)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+        # A worker that comes up later notices the dead one's run and runs it again from the start.
+        with worker_process(**fast_recovery) as second:
+            terminal = await listener.wait_terminal(timeout=60)
+            await until(lambda: Run.objects.filter(pk=run.pk, status="completed").exists())
+
+    assert terminal["type"] == "run.completed"
+    events = await sync_to_async(run_events_after)(run_id=run.id, after_seq=0)
+    assert_well_numbered(events)
+    # The second attempt's events all reached this process (the dead one may have died before publishing).
+    retried_at = next(e["seq"] for e in events if e["type"] == "run.retrying")
+    assert [e for e in listener.of_run(run.id) if e["seq"] >= retried_at] == events[retried_at - 1 :]
+    types = [event["type"] for event in events]
+    assert types.count("run.retrying") == 1
+    assert types.count("run.in_progress") == 2
+    retrying = events[types.index("run.retrying")]
+    assert retrying["attempt"] == 2
+    assert retrying["reason"] == "worker_lost"
+    assert events[-2]["content"] == "Answered after a crash."
+    finished = await refreshed(run)
+    assert finished.attempts == 2
+    assert finished.worker_id.split(":")[-1] == str(second.pid)

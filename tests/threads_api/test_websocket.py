@@ -1,6 +1,7 @@
 """The thread websocket: start, follow, cancel and resume runs; refusals; bad frames."""
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -303,3 +304,31 @@ async def test_own_run_is_followed_from_its_first_event_and_gaps_are_filled(alic
         ("message.delta", 3),
     ]
     assert deltas_text(frames) == "Hello"
+
+
+async def test_a_flooding_socket_gets_error_frames_then_a_close_and_starts_no_run_per_frame(
+    alice, llm, fake_openai, settings
+):
+    settings.WEBSOCKET_FRAMES_PER_SECOND = 0.001
+    settings.WEBSOCKET_FRAME_BURST = 3
+    settings.WEBSOCKET_FLOOD_CLOSE_AFTER = 5
+    fake_openai.script(text("one answer", times=50))
+    thread_id = await initiate(alice)
+    socket = await open_socket(thread_id, alice.raw_token)
+    try:
+        for n in range(50):
+            await socket.send({"type": "message", "content": f"flood {n}", "use_memory": False})
+        frames = []
+        while True:
+            message = await socket.communicator.receive_output(timeout=10)
+            if message["type"] == "websocket.close":
+                break
+            frames.append(json.loads(message["text"]))
+    finally:
+        await socket.disconnect()
+
+    assert message["code"] == 4429
+    refused = [f for f in frames if f["type"] == "error" and f["error"]["code"] == "rate_limited"]
+    assert len(refused) == settings.WEBSOCKET_FLOOD_CLOSE_AFTER
+    # Only the frames within the burst were handled: at most one run each, never one per frame.
+    assert 1 <= await run_count(thread_id=thread_id) <= settings.WEBSOCKET_FRAME_BURST

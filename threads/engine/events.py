@@ -17,6 +17,8 @@ CONTEXT_TRIMMED = "context_trimmed"
 RUN_COMPLETED = "run.completed"
 RUN_FAILED = "run.failed"
 RUN_CANCELLED = "run.cancelled"
+# A run whose executor died before any tool call started is run again (API.md, "Runs: never lost").
+RUN_RETRYING = "run.retrying"
 
 TERMINAL_EVENT_TYPES = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})
 

@@ -166,6 +166,49 @@ def _run_claim(run_id: UUID, worker_id: str) -> Claim | None:
         connection_release()
 
 
+def runs_claim_queued(worker_id: str, limit: int) -> list[Claim]:
+    """Take up to `limit` queued runs, oldest first, in one transaction: the queue of the worker executor.
+    `FOR UPDATE SKIP LOCKED` lets executors claim at once without waiting for or taking each other's runs
+    (SQLite has one writer at a time anyway)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            runs = list(
+                Run.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("thread", "llm_config")
+                .filter(status=Run.Status.QUEUED)
+                .order_by("created_at")[:limit]
+            )
+            if not runs:
+                return []
+            Run.objects.filter(pk__in=[run.pk for run in runs]).update(
+                status=Run.Status.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
+            )
+            last_seqs = dict(
+                RunEvent.objects.filter(run_id__in=[run.pk for run in runs])
+                .values("run_id")
+                .annotate(last=Max("seq"))
+                .values_list("run_id", "last")
+            )
+            claims = []
+            for run in runs:
+                run.status, run.started_at, run.heartbeat_at, run.worker_id = (
+                    Run.Status.IN_PROGRESS,
+                    now,
+                    now,
+                    worker_id,
+                )
+                claims.append(run_claim_finish(run, (last_seqs.get(run.pk) or 0) + 1))
+            RunEvent.objects.bulk_create(
+                RunEvent(run_id=e["run_id"], seq=e["seq"], type=e["type"], payload=e)
+                for e in (claim.in_progress for claim in claims)
+                if e is not None
+            )
+        return claims
+    finally:
+        connection_release()
+
+
 def _llm_config_for(run: Run) -> LLMConfig:
     config = run.llm_config or llm_config_default()
     if run.llm_model != config.model:

@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 DELTA_WINDOW_SECONDS = 0.05
 DELTA_MAX_CHARS = 400
-TERMINAL_INSERT_ATTEMPTS = 5
+APPEND_ATTEMPTS = 5
 
 
 def run_terminate(
@@ -79,14 +79,14 @@ def run_terminate(
             except IntegrityError as exc:
                 if preceding:
                     raise RunSuperseded(str(run_id)) from exc
-        return _terminal_event_insert(run_id=run_id, thread_id=thread_id, type=type, fields=fields)
+        return event_append(run_id=run_id, thread_id=thread_id, type=type, fields=fields)
 
 
-def _terminal_event_insert(*, run_id: UUID, thread_id: UUID, type: str, fields: dict[str, Any]) -> Event:
-    """Store the terminal event after the last one. An executor of the run may be storing an event at the
-    same moment: its seq wins, and ours takes the next (its later events then find their seq taken and stop,
-    see `RunSuperseded`)."""
-    for _ in range(TERMINAL_INSERT_ATTEMPTS):
+def event_append(*, run_id: UUID, thread_id: UUID, type: str, fields: dict[str, Any]) -> Event:
+    """Store an event after the run's last one, from outside its executor (a terminal event, a retry). An
+    executor of the run may be storing an event at the same moment: its seq wins, and ours takes the next
+    (its later events then find their seq taken and stop, see `RunSuperseded`)."""
+    for _ in range(APPEND_ATTEMPTS):
         next_seq = (RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0) + 1
         event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=next_seq, **fields)
         try:
@@ -95,7 +95,7 @@ def _terminal_event_insert(*, run_id: UUID, thread_id: UUID, type: str, fields: 
         except IntegrityError:
             continue
         return event
-    raise RuntimeError(f"Could not store the terminal event of run {run_id}.")
+    raise RuntimeError(f"Could not store event {type} of run {run_id}.")
 
 
 class RunPublisher:
