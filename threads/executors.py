@@ -23,11 +23,11 @@ import weakref
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, close_old_connections, connection, connections
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from threads.engine.broadcast import event_broadcast
@@ -72,21 +72,6 @@ def _runs_watch(run_ids: list[str], heartbeat: bool, worker_id: str) -> dict[str
         connection_release()
 
 
-async def _run_isolated(run_id: UUID, control: RunControl, claim: Claim | None) -> None:
-    """Execute a run with its own database thread, so that runs do not queue behind each other's database
-    steps. Each step gives its connection back to the pool when it is done (`connection_release`): a run
-    holds one only while it reads or writes, never while it waits on the LLM. SQLite serialises writers
-    anyway, so there every run shares the one thread for database work instead."""
-    if connections["default"].vendor == "sqlite":
-        await run_execute(run_id, control=control, claim=claim)
-        return
-    async with ThreadSensitiveContext():
-        try:
-            await run_execute(run_id, control=control, claim=claim)
-        finally:
-            await sync_to_async(close_old_connections)()
-
-
 class RunSupervisor:
     """The runs executing in one event loop, the watcher that relays cancels and heartbeats, and the
     scheduler that recovers orphans and claims queued runs."""
@@ -110,7 +95,9 @@ class RunSupervisor:
             return existing[0]
         control = RunControl()
         # A fresh context: the run must not belong to the request (or message) that started it.
-        task = self.loop.create_task(_run_isolated(run_id, control, claim), context=contextvars.Context())
+        task = self.loop.create_task(
+            run_execute(run_id, control=control, claim=claim), context=contextvars.Context()
+        )
         self.runs[key] = (task, control)
         task.add_done_callback(lambda done: self._forget(key, done))
         if self._watcher is None or self._watcher.done():

@@ -265,8 +265,9 @@ def _released(function: Callable[..., T]) -> Callable[..., T]:
 
 
 async def _db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """A database step of the run, in the run's thread, its connection released afterwards."""
-    return await sync_to_async(_released(function))(*args, **kwargs)
+    """A database step of the run on a pooled thread (no thread of its own per run: a run's few steps
+    between its start and end transactions need none), its connection released afterwards."""
+    return await sync_to_async(_released(function), thread_sensitive=False)(*args, **kwargs)
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None, claim:
     or one its creator already claimed for this process (`claim`, the inline executor)."""
     control = control or RunControl()
     if claim is None:
-        claim = await sync_to_async(_run_claim)(run_id, worker_identity())
+        claim = await _db(_run_claim, run_id, worker_identity())
         if claim is None:
             return
         if claim.in_progress is not None:
@@ -410,7 +411,9 @@ async def _run_steps(
     control: RunControl,
 ) -> FinalMessage:
     """The LLM turns and tool calls of a run; returns its final message (stored with the terminal event)."""
-    config = await _db(_llm_config_for, run)
+    config = run.llm_config
+    if config is None or run.llm_model != config.model:
+        config = await _db(_llm_config_for, run)
     state.model = config.model
     try:
         client = llm_client(config)
