@@ -87,6 +87,13 @@ async def test_the_streamed_run_shows_both_calls(alice, llm, fake_openai, protoc
     assert completed["agent__research"]["ok"] is True
     assert events[-1]["type"] == "run.completed"
 
+    # The streaming agent's status updates arrived as the call worked, between its start and its end.
+    progress = [e for e in events if e["type"] == "tool_call.progress"]
+    assert [e["text"] for e in progress] == ["step 1 of 2", "step 2 of 2"]
+    assert {e["tool_call_id"] for e in progress} == {started["agent__research"]["tool_call_id"]}
+    assert started["agent__research"]["seq"] < progress[0]["seq"]
+    assert progress[-1]["seq"] < completed["agent__research"]["seq"]
+
 
 async def test_a_slow_mcp_server_and_a_failing_agent_fail_their_calls_and_the_run_completes(
     alice, llm, fake_openai, fake_mcp, fake_a2a

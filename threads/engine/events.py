@@ -5,7 +5,7 @@ publisher alone. `context_trimmed` is this project's extension: older turns were
 context budget.
 """
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 RUN_CREATED = "run.created"
 RUN_IN_PROGRESS = "run.in_progress"
@@ -13,6 +13,7 @@ MESSAGE_DELTA = "message.delta"
 MESSAGE_COMPLETED = "message.completed"
 TOOL_CALL_STARTED = "tool_call.started"
 TOOL_CALL_COMPLETED = "tool_call.completed"
+TOOL_CALL_PROGRESS = "tool_call.progress"
 CONTEXT_TRIMMED = "context_trimmed"
 RUN_COMPLETED = "run.completed"
 RUN_FAILED = "run.failed"
@@ -38,54 +39,6 @@ class Usage(TypedDict):
 class RunError(TypedDict):
     code: str
     message: str
-
-
-class RunCreatedFields(TypedDict):
-    status: Literal["queued"]
-
-
-class MessageDeltaFields(TypedDict):
-    delta: str
-
-
-class MessageCompletedFields(TypedDict):
-    message_id: str
-    role: Literal["assistant"]
-    content: str
-
-
-class ToolCallStartedFields(TypedDict):
-    tool_call_id: str
-    name: str
-    kind: str
-    arguments: Any
-
-
-class ToolCallCompletedFields(TypedDict):
-    tool_call_id: str
-    name: str
-    kind: str
-    ok: bool
-    output: Any
-    latency_ms: float
-    error: NotRequired[str]
-
-
-class ContextTrimmedFields(TypedDict):
-    dropped_messages: int
-    kept_messages: int
-    estimated_tokens: int
-    budget_tokens: int
-    summarized: bool
-
-
-class RunCompletedFields(TypedDict):
-    usage: Usage
-    step_limit_reached: bool
-
-
-class RunFailedFields(TypedDict):
-    error: RunError
 
 
 def usage_zero() -> Usage:

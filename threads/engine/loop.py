@@ -43,6 +43,7 @@ from threads.engine.events import (
     RUN_FAILED,
     RUN_IN_PROGRESS,
     TOOL_CALL_COMPLETED,
+    TOOL_CALL_PROGRESS,
     TOOL_CALL_STARTED,
     Event,
     Usage,
@@ -618,9 +619,17 @@ async def _tool_call_one(
     elif arguments is None:
         result = CallResult(ok=False, output=None, latency_ms=0.0, error=problem)
     else:
+
+        async def progress(text: str) -> None:
+            # A superseded run stops at its `tool_call.completed`; a progress note is not worth failing on.
+            with contextlib.suppress(RunSuperseded):
+                await publisher.emit(TOOL_CALL_PROGRESS, tool_call_id=call.id, text=text)
+
         with trace_tool_call(name=call.name, call_id=call.id, kind=kind, arguments=arguments) as span:
             try:
-                result = await catalog_call(catalog, call.name, arguments, context=context)
+                result = await catalog_call(
+                    catalog, call.name, arguments, context=context, on_progress=progress
+                )
             except Exception:
                 logger.exception("Function %s failed unexpectedly", call.name)
                 latency = elapsed_ms(started)
