@@ -1,5 +1,8 @@
 """Token authentication: `Authorization: Bearer <token>` or `Token <token>`; tokens are stored hashed."""
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -8,6 +11,7 @@ from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
@@ -23,6 +27,8 @@ from orchestrator_studio.token_usage import token_use_note
 
 KEYWORDS = ("bearer", "token")
 
+logger = logging.getLogger(__name__)
+
 
 # A token's user is kept in the cache (shared by every process with REDIS_URL) for this long, which saves a
 # database round trip (and, with no pooled connection at hand, a connection) on every API call.
@@ -37,12 +43,24 @@ def _token_cache_key(key_hash: str) -> str:
     return _TOKEN_CACHE_PREFIX + key_hash
 
 
+@contextlib.contextmanager
+def _cache_optional() -> Iterator[None]:
+    """The token cache only saves a query: with the cache (Redis) down, tokens are read from the database
+    (and an entry not cleared then expires within TOKEN_CACHE_SECONDS of the cache's return)."""
+    try:
+        yield
+    except RedisError as exc:
+        logger.warning("Token cache unavailable, using the database: %s", type(exc).__name__)
+
+
 def user_for_token(raw: str) -> User | None:
     """The active user a raw token belongs to, or None. Shared by DRF, SSE views and websockets."""
     if not raw:
         return None
     key_hash = hash_token(raw)
-    cached = shared_cache().get(_token_cache_key(key_hash))
+    cached = None
+    with _cache_optional():
+        cached = shared_cache().get(_token_cache_key(key_hash))
     if cached is not None:
         token_use_note(key_hash)
         return cached
@@ -54,7 +72,8 @@ def user_for_token(raw: str) -> User | None:
     if token.expires_at is not None:  # never served from the cache past its expiry
         cache_seconds = min(cache_seconds, (token.expires_at - timezone.now()).total_seconds())
     if cache_seconds >= 1:
-        shared_cache().set(_token_cache_key(key_hash), token.user, int(cache_seconds))
+        with _cache_optional():
+            shared_cache().set(_token_cache_key(key_hash), token.user, int(cache_seconds))
     token_use_note(key_hash)
     return token.user
 
@@ -75,7 +94,8 @@ def user_for_token_from(raw: str, address: str | None) -> User | None:
 @receiver(post_save, sender=ApiToken, dispatch_uid="auth_token_cache_on_save")
 def _token_changed(sender: type[ApiToken], instance: ApiToken, **kwargs: Any) -> None:
     """A revoked token, or one given an expiry, is refused by the next request."""
-    shared_cache().delete(_token_cache_key(instance.key_hash))
+    with _cache_optional():
+        shared_cache().delete(_token_cache_key(instance.key_hash))
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="auth_token_cache_on_user_save")
@@ -86,7 +106,8 @@ def _token_user_saved(sender: type[Model], instance: Model, created: bool, **kwa
     hashes = ApiToken.objects.filter(user_id=instance.pk).values_list("key_hash", flat=True)
     keys = [_token_cache_key(key_hash) for key_hash in hashes]
     if keys:
-        shared_cache().delete_many(keys)
+        with _cache_optional():
+            shared_cache().delete_many(keys)
 
 
 def token_from_header(header: str) -> str | None:

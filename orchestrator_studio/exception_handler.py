@@ -1,5 +1,6 @@
 """DRF's EXCEPTION_HANDLER: every error raised under a DRF view leaves as the API's envelope."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -10,6 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from orchestrator_studio.errors import DomainError, django_validation_fields, error_body
+from orchestrator_studio.outages import outage_error
+
+logger = logging.getLogger(__name__)
 
 
 def _flatten_drf_detail(detail: Any) -> dict[str, list[str]]:
@@ -35,6 +39,10 @@ _DRF_CODES = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error raised under a DRF view leaves as the envelope."""
+    outage = outage_error(exc)
+    if outage is not None:
+        logger.warning("%s (%s): %s", outage.code, type(exc).__name__, context["request"].path)
+        exc = outage
     if isinstance(exc, DomainError):
         return Response({"error": exc.as_error()}, status=exc.status_code, headers=exc.headers)
     if isinstance(exc, DjangoValidationError):

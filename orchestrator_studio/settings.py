@@ -109,15 +109,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # and closes connections idle for `max_idle` seconds. Without a pool, every running run would hold a
 # connection of its own: a few hundred concurrent runs exhaust max_connections. 0 turns the pool off.
 DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=20)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE > 0:
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1,
-        "max_size": DATABASE_POOL_MAX_SIZE,
-        "max_idle": 60,
-        "timeout": 10,
-    }
+# Postgres down (or a full pool): a request waits this long for a connection, new or pooled, and then answers
+# 503 database_unavailable (see orchestrator_studio/outages.py) rather than hanging on.
+DATABASE_CONNECT_TIMEOUT_SECONDS = env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=2)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_CONNECT_TIMEOUT_SECONDS
+    if DATABASE_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "max_idle": 60,
+            "timeout": DATABASE_CONNECT_TIMEOUT_SECONDS,
+        }
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis down or unreachable: connecting gives up after this many seconds (cache reads and writes too), so a
+# request that needs the cache or the channel layer answers 503 quickly and the rest goes on working.
+REDIS_CONNECT_TIMEOUT_SECONDS = env.float("REDIS_CONNECT_TIMEOUT_SECONDS", default=2.0)
 # Redis connections of one process's channel layer pool; each open websocket may hold one for a moment.
 CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000)
 if REDIS_URL:
@@ -132,6 +140,7 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "socket_timeout": 30,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
                         "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
                     }
                 ],
@@ -150,13 +159,23 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "socket_timeout": 30,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
                         "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
                     }
                 ],
             },
         },
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+            },
+        }
+    }
 else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
@@ -202,6 +221,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Control plane and runtime of an enterprise AI assistant.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /docs and /api/schema/ are public and identical for everyone: they read no token, so they keep
+    # answering while the database or the cache is down.
+    "SERVE_AUTHENTICATION": [],
     # /docs works with no internet: Swagger UI's assets are the pinned copy in drf-spectacular-sidecar,
     # served from the project's static files; no online validator badge.
     "SWAGGER_UI_DIST": "SIDECAR",

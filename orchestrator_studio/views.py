@@ -1,5 +1,7 @@
-"""The project's own endpoints: the public root, liveness, and the (authenticated) API index (readiness is
-monitoring's `/readyz`)."""
+"""The project's own endpoints: the public root, liveness, the (authenticated) API index (readiness is
+monitoring's `/readyz`), and the handler of errors nothing else answered."""
+
+import sys
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
@@ -10,6 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from orchestrator_studio import __version__
+from orchestrator_studio.errors import error_response
+from orchestrator_studio.outages import outage_error
 
 
 def root(request: HttpRequest) -> JsonResponse:
@@ -28,6 +32,16 @@ def root(request: HttpRequest) -> JsonResponse:
             },
         }
     )
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """`handler500`: an error no view or middleware answered (in any view, the admin and /docs included)
+    leaves as the envelope, never an HTML page; the database or Redis being down is a 503 naming it."""
+    exception = sys.exception()
+    outage = outage_error(exception) if exception is not None else None
+    if outage is not None:
+        return error_response(outage.status_code, outage.code, outage.message)
+    return error_response(500, "internal_error", "Internal Server Error.")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
