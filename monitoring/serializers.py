@@ -2,15 +2,22 @@
 
 import logging
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_LOG_LIMIT = 100
 
 
+# Any case; empty: no filter.
+@extend_schema_field({"type": "string", "enum": ["", *LOG_LEVELS, *(name.lower() for name in LOG_LEVELS)]})
+class LogLevelField(serializers.CharField):
+    pass
+
+
 class LogQuerySerializer(serializers.Serializer):
-    level = serializers.CharField(
-        required=False, help_text="Lowest level to include: " + ", ".join(LOG_LEVELS)
+    level = LogLevelField(
+        required=False, allow_blank=True, help_text="Lowest level to include: " + ", ".join(LOG_LEVELS)
     )
     limit = serializers.IntegerField(
         required=False,
@@ -19,11 +26,16 @@ class LogQuerySerializer(serializers.Serializer):
         help_text="Most records to return (capped by LOG_STORE_MAX_RECORDS).",
     )
     logger = serializers.CharField(
-        required=False, max_length=200, help_text="Only this logger and its children, e.g. `registry`."
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Only this logger and its children, e.g. `registry`.",
     )
 
     def validate_level(self, value: str) -> int:
         name = value.strip().upper()
+        if not name:
+            return logging.NOTSET
         if name not in LOG_LEVELS:
             raise serializers.ValidationError(f"Use one of {', '.join(LOG_LEVELS)}.")
         return logging.getLevelName(name)

@@ -210,7 +210,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "orchestrator_studio.pagination.StandardPagination",
     "DEFAULT_FILTER_BACKENDS": ["rest_framework.filters.OrderingFilter"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "orchestrator_studio.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "orchestrator_studio.exception_handler.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -221,6 +221,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Control plane and runtime of an enterprise AI assistant.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # 3.1: JSON Schema 2020-12, which can say that an SSE frame's `data` is JSON of a given schema.
+    "OAS_VERSION": "3.1.0",
     # /docs and /api/schema/ are public and identical for everyone: they read no token, so they keep
     # answering while the database or the cache is down.
     "SERVE_AUTHENTICATION": [],

@@ -7,12 +7,46 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from orchestrator_studio.inputs import (
+    ObjectField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+)
 from registry.models import DataSource, ExternalAgent, LLMConfig, Tool
 from registry.pricing import llm_prices
+from registry.validation import RELATIVE_PATH_PATTERN
+
+# What `registry.validation.validate_json_schema` accepts, as far as the OpenAPI document can say it.
+OBJECT_JSON_SCHEMA = {
+    "type": "object",
+    "description": "A JSON Schema of an object.",
+    "required": ["type"],
+    "properties": {"type": {"type": "string", "enum": ["object"]}},
+    "additionalProperties": True,
+}
+
+
+@extend_schema_field(OBJECT_JSON_SCHEMA)
+class ObjectJsonSchemaField(ObjectField):
+    pass
+
+
+@extend_schema_field(
+    {"anyOf": [OBJECT_JSON_SCHEMA, {"type": "object", "maxProperties": 0}], "description": "{}: the default."}
+)
+class ParametersField(ObjectField):
+    pass
+
+
+@extend_schema_field({"type": "string", "maxLength": 300, "pattern": RELATIVE_PATH_PATTERN})
+class RelativePathField(StrictCharField):
+    """Checked by the model (`validate_relative_path`); typed here so the OpenAPI document says it."""
 
 
 def _secret_field(help_text: str) -> serializers.CharField:
-    return serializers.CharField(
+    return StrictCharField(
         write_only=True,
         required=False,
         allow_null=True,
@@ -40,7 +74,7 @@ class ConfigField(serializers.Field):
         return {"config": data}
 
 
-@extend_schema_field({"type": "string"})
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 500})
 class DsnField(serializers.Field):
     """A datasource URL; a DSN's password is write-only and shown as `****`."""
 
@@ -56,6 +90,24 @@ class DsnField(serializers.Field):
         return {"url": data}
 
 
+_STRICT_FIELDS: dict[type[serializers.Field], type[serializers.Field]] = {
+    serializers.CharField: StrictCharField,
+    serializers.BooleanField: StrictBooleanField,
+    serializers.IntegerField: StrictIntegerField,
+    serializers.FloatField: StrictFloatField,
+}
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """JSON types as the OpenAPI document says them: a number for a text field, or `1` or `"yes"` for a
+    flag, is refused (DRF's own fields would take `42` as "42")."""
+
+    serializer_field_mapping = {
+        model_field: _STRICT_FIELDS.get(field, field)
+        for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()
+    }
+
+
 def _price_field(help_text: str) -> serializers.DecimalField:
     return serializers.DecimalField(
         max_digits=12,
@@ -68,11 +120,11 @@ def _price_field(help_text: str) -> serializers.DecimalField:
     )
 
 
-class LLMConfigSerializer(serializers.ModelSerializer):
+class LLMConfigSerializer(StrictModelSerializer):
     api_key = _secret_field("Write-only. Empty: OPENAI_API_KEY from the environment.")
     api_key_set = serializers.SerializerMethodField()
     # Declared so DRF adds no uniqueness check from the one-default constraint: setting the flag moves it.
-    is_default = serializers.BooleanField(required=False, help_text="Setting it moves the flag here.")
+    is_default = StrictBooleanField(required=False, help_text="Setting it moves the flag here.")
     input_price_per_mtok = _price_field("USD per million prompt tokens; null: the built-in price, if any.")
     output_price_per_mtok = _price_field("USD per million completion tokens; null: the built-in price.")
     price_source = serializers.SerializerMethodField(
@@ -106,9 +158,13 @@ class LLMConfigSerializer(serializers.ModelSerializer):
         return data
 
 
-class ExternalAgentSerializer(serializers.ModelSerializer):
+class ExternalAgentSerializer(StrictModelSerializer):
     auth_token = _secret_field("Write-only. Sent to the agent as 'Authorization: Bearer'.")
     auth_token_set = serializers.SerializerMethodField()
+    endpoint = RelativePathField(required=False, max_length=300)
+    health_path = RelativePathField(required=False, max_length=300)
+    metadata = ObjectField(required=False)
+    input_schema = ObjectJsonSchemaField(required=False, help_text="JSON Schema of what the LLM passes.")
 
     class Meta:
         model = ExternalAgent
@@ -123,8 +179,11 @@ class ExternalAgentSerializer(serializers.ModelSerializer):
         return bool(obj.auth_token)
 
 
-class ToolSerializer(serializers.ModelSerializer):
+class ToolSerializer(StrictModelSerializer):
     config = ConfigField(required=False)
+    parameters = ParametersField(
+        required=False, help_text="JSON Schema offered to the LLM; default per type."
+    )
 
     class Meta:
         model = Tool
@@ -141,7 +200,7 @@ class ToolSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
-class DataSourceSerializer(serializers.ModelSerializer):
+class DataSourceSerializer(StrictModelSerializer):
     url = DsnField()
     auth_token = _secret_field("Write-only. Sent as the Authorization header (Cube.js, HTTP).")
     auth_token_set = serializers.SerializerMethodField()

@@ -59,8 +59,17 @@ def validate_header_name(name: str) -> None:
         raise ValidationError(f"{name[:64]!r} is not a valid HTTP header name.")
 
 
+# `validate_relative_path` as a JSON Schema pattern (for the OpenAPI document): segments of at least one
+# character other than `/`, `\` and control characters, none of them `..`.
+_CHAR = r"[^/\\\x00-\x1f\x7f]"
+_NOT_DOT = r"[^/\\.\x00-\x1f\x7f]"
+_SEGMENT = rf"(?:{_NOT_DOT}{_CHAR}*|\.|\.{_NOT_DOT}{_CHAR}*|\.\.{_CHAR}+)"
+RELATIVE_PATH_PATTERN = rf"^(?:(?:/{_SEGMENT})+/?|/)$"
+RELATIVE_PATH_OR_EMPTY_PATTERN = rf"^(?:(?:/{_SEGMENT})+/?|/)?$"
+
+
 def validate_relative_path(path: str) -> None:
-    """A path under a base URL: `/execute`, never a scheme, a host, `//` or `..`."""
+    """A path under a base URL: `/execute`, never a scheme, a host, `//`, `..` or a control character."""
     parts = urlsplit(path or "")
     if (
         not path
@@ -70,8 +79,11 @@ def validate_relative_path(path: str) -> None:
         or "//" in path
         or ".." in path.split("/")
         or "\\" in path
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in path)
     ):
-        raise ValidationError("Must be a relative path starting with '/', without '//', '..' or a host.")
+        raise ValidationError(
+            "Must be a relative path starting with '/', without '//', '..', a host or a control character."
+        )
 
 
 def validate_json_depth(value: Any) -> None:

@@ -3,34 +3,12 @@ the run's options and task as validated input, and the options `run_start` takes
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from orchestrator_studio.inputs import ObjectField, StrictBooleanField, StrictCharField
 from registry.models import LLMConfig
 
 MAX_TASK_CHARS = 100_000
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """JSON `true`/`false` only: `"yes"` or `1` for a flag is far more often a client bug than intent."""
-
-    default_error_messages = {"invalid": "Must be true or false."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string only: DRF's CharField would take `42` as "42"."""
-
-    default_error_messages = {"invalid": "Must be a string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class PromptField(StrictCharField):
@@ -47,16 +25,6 @@ class PromptField(StrictCharField):
         if not value.strip():
             self.fail("blank")
         return value
-
-
-@extend_schema_field({"type": "object", "additionalProperties": True})
-class ObjectField(serializers.JSONField):
-    default_error_messages = {"invalid": "Must be a JSON object."}
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            self.fail("invalid")
-        return data
 
 
 def validate_llm_config_name(name: str) -> None:

@@ -23,6 +23,7 @@ from registry.connectors.composio import (
 )
 
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+SLUG_OR_EMPTY_PATTERN = r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,99})?$"
 
 
 class ComposioErrorSerializer(serializers.Serializer):
@@ -123,8 +124,16 @@ class ToolListView(APIView):
     @extend_schema(
         summary="Composio tools of a toolkit or matching a search, with their parameter schemas",
         parameters=[
-            OpenApiParameter("toolkit", str, description="A toolkit slug, e.g. `github`."),
-            OpenApiParameter("search", str, description="Words to look for in tool names and descriptions."),
+            OpenApiParameter(
+                "toolkit",
+                {"type": "string", "pattern": SLUG_OR_EMPTY_PATTERN},
+                description="A toolkit slug, e.g. `github`.",
+            ),
+            OpenApiParameter(
+                "search",
+                {"type": "string", "maxLength": 200},
+                description="Words to look for in tool names and descriptions.",
+            ),
         ],
         responses={200: ComposioToolListSerializer, **_errors(400, 502, 503, 504)},
     )

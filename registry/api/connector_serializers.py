@@ -2,6 +2,12 @@
 
 from rest_framework import serializers
 
+from orchestrator_studio.inputs import ObjectField, StrictCharField
+from orchestrator_studio.schema import error_response
+
+# What every endpoint of the default LLM config answers while there is none.
+LLM_NOT_CONFIGURED = error_response("No LLM config yet (`llm_not_configured`).")
+
 
 class ProbeResultSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
@@ -19,7 +25,7 @@ class LLMHealthSerializer(LLMProbeResultSerializer):
 
 
 class LLMTestRequestSerializer(serializers.Serializer):
-    prompt = serializers.CharField(required=False, max_length=20_000, help_text="Default: a one-word ping.")
+    prompt = StrictCharField(required=False, max_length=20_000, help_text="Default: a one-word ping.")
 
 
 class UsageSerializer(serializers.Serializer):
@@ -67,7 +73,7 @@ class AgentProbeResultSerializer(ProbeResultSerializer):
 
 
 class AgentCallResultSerializer(AgentProbeResultSerializer):
-    response = serializers.JSONField(allow_null=True, help_text="The agent's JSON answer, or its text.")
+    response = serializers.JSONField(help_text="The agent's JSON answer, or its text (null without one).")
 
 
 class AgentHealthRowSerializer(ProbeResultSerializer):
@@ -87,14 +93,9 @@ class ToolsHealthSerializer(serializers.Serializer):
 
 
 class ToolTestRequestSerializer(serializers.Serializer):
-    arguments = serializers.JSONField(
+    arguments = ObjectField(
         required=False, help_text="Arguments as the LLM would pass them; without them the tool is probed."
     )
-
-    def validate_arguments(self, value: object) -> object:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Must be a JSON object.")
-        return value
 
 
 class ToolTestResultSerializer(ProbeResultSerializer):

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from orchestrator_studio.auth import IsStaffForWrites
 from orchestrator_studio.errors import NotFound
+from orchestrator_studio.schema import error_response
 from registry.api import connector_serializers as shapes
 from registry.catalog import catalog_build
 from registry.connectors.agents import agents_health
@@ -20,7 +21,7 @@ from registry.selectors import llm_config_default
 
 @extend_schema(
     request=shapes.LLMTestRequestSerializer,
-    responses=shapes.LLMTestResultSerializer,
+    responses={200: shapes.LLMTestResultSerializer, 404: shapes.LLM_NOT_CONFIGURED},
     summary="A real completion of the prompt with the default LLM config (staff)",
 )
 @api_view(["POST"])
@@ -36,7 +37,10 @@ def llm_test(request: Request) -> Response:
     parameters=[
         OpenApiParameter("config", str, description="An LLM config's name (default: the default one).")
     ],
-    responses=shapes.LLMModelsSerializer,
+    responses={
+        200: shapes.LLMModelsSerializer,
+        404: error_response("No LLM config of that name (or, without `config`, none at all)."),
+    },
     summary="The provider's models with their capabilities (the built-in list when unreachable)",
 )
 @api_view(["GET"])
@@ -51,7 +55,10 @@ def llm_models_list(request: Request) -> Response:
     return Response(async_to_sync(llm_models)(config))
 
 
-@extend_schema(responses=shapes.LLMHealthSerializer, summary="Whether the default LLM answers")
+@extend_schema(
+    responses={200: shapes.LLMHealthSerializer, 404: shapes.LLM_NOT_CONFIGURED},
+    summary="Whether the default LLM answers",
+)
 @api_view(["GET"])
 def llm_health_check(request: Request) -> Response:
     return Response(async_to_sync(llm_health)(llm_config_default()))

@@ -2,7 +2,7 @@ from typing import Any, cast
 
 from asgiref.sync import async_to_sync
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.request import Request
@@ -12,6 +12,7 @@ from rest_framework.serializers import BaseSerializer
 from orchestrator_studio.audit import actor_of
 from orchestrator_studio.auth import IsStaffForWrites
 from orchestrator_studio.errors import ValidationFailed
+from orchestrator_studio.schema import BODY_REQUIRED
 from registry import serializers, tool_types
 from registry.api import connector_serializers
 from registry.api import datasource_serializers as datasource_shapes
@@ -30,6 +31,7 @@ from registry.connectors.tools import tool_test
 from registry.models import NAME_RE, DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
 from registry.selectors import llm_config_default
 from registry.services import registry_entry_delete, registry_entry_save
+from registry.validation import RELATIVE_PATH_OR_EMPTY_PATTERN
 
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
@@ -40,7 +42,12 @@ FILTER_PARAMETERS = [
 ]
 
 
+# The list filters mean nothing to a create, nor to the connectivity actions of one entry.
+_NO_LIST_FILTERS = [OpenApiParameter(p.name, exclude=True) for p in FILTER_PARAMETERS]
+
+
 @extend_schema(parameters=FILTER_PARAMETERS)
+@extend_schema_view(create=extend_schema(parameters=_NO_LIST_FILTERS))
 class RegistryViewSet(
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
@@ -83,10 +90,6 @@ class RegistryViewSet(
 
     def perform_destroy(self, instance: RegistryEntry) -> None:
         registry_entry_delete(instance=instance, actor=actor_of(self.request.user))
-
-
-# The list filters mean nothing to the connectivity actions of one entry.
-_NO_LIST_FILTERS = [OpenApiParameter(p.name, exclude=True) for p in FILTER_PARAMETERS]
 
 
 class LLMConfigViewSet(RegistryViewSet):
@@ -136,7 +139,11 @@ class ExternalAgentViewSet(RegistryViewSet):
     @extend_schema(
         request={"application/json": {"description": "The JSON payload sent to the agent as it is."}},
         parameters=[
-            OpenApiParameter("endpoint", str, description="A relative path instead of the agent's endpoint."),
+            OpenApiParameter(
+                "endpoint",
+                {"type": "string", "pattern": RELATIVE_PATH_OR_EMPTY_PATTERN},
+                description="A relative path instead of the agent's endpoint (empty: the agent's).",
+            ),
             *_NO_LIST_FILTERS,
         ],
         responses=connector_serializers.AgentCallResultSerializer,
@@ -149,7 +156,9 @@ class ExternalAgentViewSet(RegistryViewSet):
     @action(detail=True, methods=["post"], url_path="call")
     def call(self, request: Request, name: str | None = None) -> Response:
         agent = self.get_object()
-        result = async_to_sync(agent_call)(agent, request.data, endpoint=request.query_params.get("endpoint"))
+        result = async_to_sync(agent_call)(
+            agent, request.data, endpoint=request.query_params.get("endpoint") or None
+        )
         return Response(result.as_dict())
 
 
@@ -249,16 +258,24 @@ class DataSourceViewSet(RegistryViewSet):
         return Response(async_to_sync(datasources_health)())
 
 
-@extend_schema(methods=["GET"], responses=serializers.LLMConfigSerializer, summary="The default LLM config")
+@extend_schema(
+    methods=["GET"],
+    responses={200: serializers.LLMConfigSerializer, 404: connector_serializers.LLM_NOT_CONFIGURED},
+    summary="The default LLM config",
+)
 @extend_schema(
     methods=["PUT"],
-    request=serializers.LLMConfigSerializer,
-    responses=serializers.LLMConfigSerializer,
+    request=serializers.LLMConfigSerializer(partial=True),
+    responses={200: serializers.LLMConfigSerializer, 404: connector_serializers.LLM_NOT_CONFIGURED},
     summary="Update the default LLM config (partial updates accepted)",
+    description="The body holds the fields to change (`{}`: none); a request with no body at all is 400.",
+    extensions=BODY_REQUIRED,
 )
 @api_view(["GET", "PUT"])
 @permission_classes([IsStaffForWrites])
 def default_llm_config(request: Request) -> Response:
+    if request.method == "PUT" and request.stream is None:
+        raise ValidationFailed("Send a JSON body with the fields to change.")
     config = llm_config_default()
     if request.method == "PUT":
         serializer = serializers.LLMConfigSerializer(config, data=request.data, partial=True)

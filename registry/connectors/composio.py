@@ -85,6 +85,7 @@ async def composio_tools(toolkit: str | None = None, search: str | None = None) 
     """The tools of a toolkit and/or matching a search, each with its input `parameters` (JSON Schema)."""
     toolkit = (toolkit or "").strip() or None
     search = (search or "").strip() or None
+    _credentials()  # unconfigured: 503 whatever is asked, like every Composio endpoint
     if toolkit is None and search is None:
         raise ValidationFailed(
             "Give a toolkit or a search term.", fields={"toolkit": ["Give a toolkit or a search term."]}

@@ -9,29 +9,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 
+from orchestrator_studio.schema import error_response
+from registry.api.connector_serializers import LLM_NOT_CONFIGURED
 from threads.api import serializers as api
 from threads.inputs import RunExecuteSerializer
-
-
-class ErrorEnvelopeSerializer(serializers.Serializer):
-    error = inline_serializer(
-        "ErrorBody",
-        {
-            "code": serializers.CharField(),
-            "message": serializers.CharField(),
-            "fields": serializers.DictField(
-                child=serializers.ListField(child=serializers.CharField()), required=False
-            ),
-        },
-    )
-
-    class Meta:
-        ref_name = "ErrorEnvelope"
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorEnvelopeSerializer, description=description)
-
 
 THREAD_ID = OpenApiParameter("thread_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The thread.")
 SSE_DESCRIPTION = (
@@ -39,8 +20,31 @@ SSE_DESCRIPTION = (
     "line; a `: ping` comment at least every 10 s; the stream ends after the terminal event "
     "(`run.completed`, `run.failed` or `run.cancelled`)."
 )
-SSE_RESPONSE = OpenApiResponse(OpenApiTypes.STR, description=SSE_DESCRIPTION)
-AUTH_ERRORS = {401: _error("Missing or invalid token.")}
+# One run event, the `data` of each frame (API.md, "Events"): the fields every event has, then its type's own.
+RUN_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["type", "thread_id", "run_id", "seq"],
+    "properties": {
+        "type": {"type": "string", "description": "run.created, message.delta, tool_call.started, ..."},
+        "thread_id": {"type": "string", "format": "uuid"},
+        "run_id": {"type": "string", "format": "uuid"},
+        "seq": {"type": "integer", "minimum": 1, "description": "1, 2, 3, ... within the run."},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+    "additionalProperties": True,
+}
+# One frame of the stream (`: ping` comments carry no event).
+SSE_FRAME_SCHEMA = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The event's seq."},
+        "event": {"type": "string", "description": "The event's type."},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": RUN_EVENT_SCHEMA},
+    },
+}
+SSE_RESPONSE = OpenApiResponse(SSE_FRAME_SCHEMA, description=SSE_DESCRIPTION)
+AUTH_ERRORS = {401: error_response("Missing or invalid token.")}
 
 ASYNC_VIEWS: list[tuple[str, str, Any]] = [
     (
@@ -56,11 +60,11 @@ ASYNC_VIEWS: list[tuple[str, str, Any]] = [
             request=RunExecuteSerializer,
             responses={
                 202: api.RunQueuedSerializer,
-                400: _error("Invalid input or malformed JSON."),
+                400: error_response("Invalid input or malformed JSON."),
                 **AUTH_ERRORS,
-                404: _error("Unknown thread (or another user's)."),
-                409: _error("The thread already has a queued or running run."),
-                415: _error("The body is not JSON."),
+                404: error_response("Unknown thread (or another user's)."),
+                409: error_response("The thread already has a queued or running run."),
+                415: error_response("The body is not JSON."),
             },
         ),
     ),
@@ -77,11 +81,13 @@ ASYNC_VIEWS: list[tuple[str, str, Any]] = [
                 THREAD_ID,
                 OpenApiParameter("run_id", OpenApiTypes.UUID, description="The run; the latest by default."),
                 OpenApiParameter(
-                    "last_id", int, description="Resume after this seq (events with a larger one)."
+                    "last_id",
+                    {"type": "integer", "minimum": 0},
+                    description="Resume after this seq (a larger one).",
                 ),
                 OpenApiParameter(
                     "Last-Event-ID",
-                    int,
+                    {"type": "integer", "minimum": 0},
                     OpenApiParameter.HEADER,
                     description="Set by a reconnecting EventSource; wins over `last_id`.",
                 ),
@@ -89,9 +95,9 @@ ASYNC_VIEWS: list[tuple[str, str, Any]] = [
             request=None,
             responses={
                 (200, "text/event-stream"): SSE_RESPONSE,
-                400: _error("Invalid resume point."),
+                400: error_response("Invalid resume point."),
                 **AUTH_ERRORS,
-                404: _error("Unknown thread or run, or the thread has no run yet."),
+                404: error_response("Unknown thread or run, or the thread has no run yet."),
             },
         ),
     ),
@@ -108,11 +114,11 @@ ASYNC_VIEWS: list[tuple[str, str, Any]] = [
             responses={
                 (200, "application/json"): api.ChatAnswerSerializer,
                 (200, "text/event-stream"): SSE_RESPONSE,
-                400: _error("Invalid input or malformed JSON."),
+                400: error_response("Invalid input or malformed JSON."),
                 **AUTH_ERRORS,
-                404: _error("Unknown thread."),
-                409: _error("The thread already has a queued or running run."),
-                415: _error("The body is not JSON."),
+                404: error_response("Unknown thread."),
+                409: error_response("The thread already has a queued or running run."),
+                415: error_response("The body is not JSON."),
             },
         ),
     ),
@@ -138,6 +144,7 @@ ASYNC_VIEWS: list[tuple[str, str, Any]] = [
                     },
                 ),
                 **AUTH_ERRORS,
+                404: LLM_NOT_CONFIGURED,
             },
         ),
     ),

@@ -103,7 +103,7 @@ class ToolCallSerializer(serializers.Serializer):
     kind = serializers.CharField(required=False)
     arguments = serializers.JSONField()
     ok = serializers.BooleanField(allow_null=True, help_text="null while the call is still running.")
-    output = serializers.JSONField(allow_null=True)
+    output = serializers.JSONField(help_text="Any JSON value; null while the call is still running.")
     error = serializers.CharField(allow_null=True, required=False)
     latency_ms = serializers.FloatField(allow_null=True, required=False)
 

@@ -130,7 +130,9 @@ class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
 
 HISTORY_LIMIT = OpenApiParameter(
-    "limit", int, description="Most recent messages to return (1-1000, default 50)."
+    "limit",
+    {"type": "integer", "minimum": 1, "maximum": 1000},
+    description="Most recent messages to return (1-1000, default 50).",
 )
 
 
