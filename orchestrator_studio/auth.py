@@ -50,7 +50,7 @@ def _cache_optional() -> Iterator[None]:
     try:
         yield
     except RedisError as exc:
-        logger.warning("Token cache unavailable, using the database: %s", type(exc).__name__)
+        logger.warning("Cache unavailable for token authentication, going on without: %s", type(exc).__name__)
 
 
 def user_for_token(raw: str) -> User | None:
@@ -80,13 +80,17 @@ def user_for_token(raw: str) -> User | None:
 
 def user_for_token_from(raw: str, address: str | None) -> User | None:
     """`user_for_token` for a client at `address`, whose invalid tokens are counted: `AuthThrottled` once
-    it sent too many (orchestrator_studio.throttle)."""
-    retry_after = token_auth_retry_after(address)
+    it sent too many (orchestrator_studio.throttle). The counters live in the cache: while it is down,
+    tokens are checked uncounted rather than every request refused (a token cannot be guessed anyway)."""
+    retry_after = None
+    with _cache_optional():
+        retry_after = token_auth_retry_after(address)
     if retry_after is not None:
         raise AuthThrottled(retry_after)
     user = user_for_token(raw)
     if user is None:
-        token_auth_failure_record(address)
+        with _cache_optional():
+            token_auth_failure_record(address)
     return user
 
 
