@@ -5,14 +5,24 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from governance.models import Quota
 from orchestrator_studio.models import AuditRecord
 
+# A MomentField as a query parameter of the OpenAPI document.
+# (Empty: as if absent.)
+MOMENT_SCHEMA = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}, {"maxLength": 0}]}
+
+
+@extend_schema_field({"type": "string"})
+class UsernameField(serializers.SlugRelatedField):
+    """A username (null, or "" as DRF reads it for a relation: none)."""
+
 
 class QuotaSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(
+    user = UsernameField(
         slug_field="username",
         queryset=get_user_model().objects.all(),
         allow_null=True,
@@ -56,7 +66,13 @@ class MomentField(serializers.Field):
             return start + timedelta(days=1) if self.end_of_day else start
         if moment is None:
             self.fail("invalid")
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        try:
+            # In UTC: Postgres refuses offsets past ±15:59 ("time zone displacement out of range").
+            return moment.astimezone(UTC)
+        except OverflowError:
+            self.fail("invalid")
 
     def to_representation(self, value: datetime) -> str:
         return value.isoformat().replace("+00:00", "Z")

@@ -3,7 +3,7 @@
 from typing import Any, cast
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.request import Request
 from rest_framework.serializers import BaseSerializer, Serializer
@@ -60,16 +60,18 @@ class QuotaViewSet(
         quota_delete(instance=instance, actor=actor_of(self.request.user))
 
 
-@extend_schema(
-    tags=["governance"],
-    parameters=[
-        OpenApiParameter(
-            "object_type", str, description="llm_config, agent, tool, datasource, quota, api_token"
-        ),
-        OpenApiParameter("object_name", str),
-        OpenApiParameter("actor", str, description="A username, or a command such as registry_import."),
-        OpenApiParameter("since", str, description="ISO date or date-time."),
-    ],
+@extend_schema(tags=["governance"])
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "object_type", str, description="llm_config, agent, tool, datasource, quota, api_token"
+            ),
+            OpenApiParameter("object_name", str),
+            OpenApiParameter("actor", str, description="A username, or a command such as registry_import."),
+            OpenApiParameter("since", serializers.MOMENT_SCHEMA, description="ISO date or date-time."),
+        ]
+    )
 )
 class AuditRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Who created, changed or deleted which part of the configuration, newest first. Staff only; records
