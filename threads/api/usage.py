@@ -66,8 +66,9 @@ def usage_report(request: Request) -> Response:
     query = query_params(UsageQuerySerializer, request)
     start = query.get("from") or periods().month_start
     end = query.get("to") or timezone.now()
-    # An empty range (`to` at or before `from`) holds no run: its report has no rows.
-    runs = runs_between(start, max(start, end))
+    if end <= start:
+        raise ValidationFailed("Invalid query.", fields={"to": ["Must be after 'from'."]})
+    runs = runs_between(start, end)
     if not request.user.is_staff:
         runs = runs.filter(thread__owner_id=request.user.pk)
     body = {"rows": usage_rows(runs, group_by=query["group_by"]), "from": start, "to": end}
