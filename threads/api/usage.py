@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from governance.api.serializers import MOMENT_SCHEMA, MomentField
 from governance.api.views import query_params
+from orchestrator_studio.errors import ValidationFailed
 from threads.quotas import periods
 from threads.usage import runs_between, usage_rows
 
