@@ -54,7 +54,8 @@ BODY_REQUIRED = {"x-body-required": True}
 class ApiAutoSchema(AutoSchema):
     """Adds, to what a view documents itself, the errors the project's plumbing answers on its behalf:
     400 (bad parameters or body), 401 (no or bad token), 403 (staff only), 404 (unknown object, or a
-    page past the end), 413 and 415 (body too large, not JSON), and 503 (the database, the cache or an
+    page past the end), 413 and 415 (body too large, not JSON), 429 (token guessing throttled, a run over
+    its quota: orchestrator_studio.throttle, threads.quotas), and 503 (the database, the cache or an
     outside system it needs is unavailable: see orchestrator_studio/outages.py)."""
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
@@ -78,6 +79,7 @@ class ApiAutoSchema(AutoSchema):
             errors["400"] = "Invalid input: `fields` says which."
         if operation.get("security") and {} not in operation["security"]:
             errors["401"] = "Missing or invalid token."
+            errors["429"] = "Too many invalid tokens from this address, or a quota used up (`Retry-After`)."
         if self._staff_only():
             errors["403"] = "Staff only."
         if any(p["in"] == "path" for p in parameters):
