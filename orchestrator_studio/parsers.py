@@ -1,4 +1,4 @@
-"""The API's JSON parser: DRF's, with a bound on nesting (see `json_limits`)."""
+"""The API's JSON parser: DRF's, with the bounds of `json_limits` (nesting, NUL characters)."""
 
 from typing import Any
 
@@ -6,7 +6,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from orchestrator_studio.json_limits import JsonTooDeep, check_json_depth
+from orchestrator_studio.json_limits import JsonRefused, JsonTooDeep, check_json_depth
 
 
 class BoundedJSONParser(JSONParser):
@@ -17,6 +17,6 @@ class BoundedJSONParser(JSONParser):
             except RecursionError:
                 raise JsonTooDeep(settings.JSON_MAX_DEPTH) from None
             check_json_depth(data)
-        except JsonTooDeep as exc:
+        except JsonRefused as exc:
             raise ParseError(f"JSON parse error - {exc}.") from None
         return data

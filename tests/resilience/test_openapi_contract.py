@@ -111,3 +111,16 @@ def test_every_operation_documents_its_plumbing_errors(document):
                 assert {"400", "413", "415"} <= codes, (method, path)
             if "{" in path:
                 assert "404" in codes, (method, path)
+
+
+def test_a_nul_character_in_a_json_string_is_a_400_and_changes_nothing(user_client):
+    """Postgres stores a NUL neither in text nor in jsonb: refused before anything is written."""
+    before = user_client.get("/api/threads/").json()["count"]
+    response = user_client.post(
+        "/api/agent/initiate", '{"title": "a\\u0000b"}', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.json()["error"]["message"]
+    response = user_client.post("/v1/chat", '{"prompt": "x\\u0000"}', content_type="application/json")
+    assert response.status_code == 400
+    assert user_client.get("/api/threads/").json()["count"] == before
