@@ -30,7 +30,7 @@ from orchestrator_studio.egress import EgressRefused, egress_check_host
 from orchestrator_studio.errors import DomainError
 from orchestrator_studio.http import OutboundError
 from registry.connectors.datasources.errors import DatasourceTimeout, InvalidQuery
-from registry.connectors.datasources.postgres_guard import function_check, role_check
+from registry.connectors.datasources.postgres_guard import block_comment_end, function_check, role_check
 from registry.connectors.datasources.tabular import ResultCaps, capped_row, max_rows_of, result_caps_of, table
 from registry.models import DataSource
 
@@ -122,14 +122,7 @@ def first_keyword(sql: str) -> str:
             end = sql.find("\n", position)
             position = length if end == -1 else end + 1
         elif sql.startswith("/*", position):
-            depth, position = 1, position + 2
-            while depth and position < length:
-                if sql.startswith("/*", position):
-                    depth, position = depth + 1, position + 2
-                elif sql.startswith("*/", position):
-                    depth, position = depth - 1, position + 2
-                else:
-                    position += 1
+            position = block_comment_end(sql, position)
         else:
             break
     match = _KEYWORD.match(sql, position)

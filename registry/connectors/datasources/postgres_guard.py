@@ -110,7 +110,7 @@ def code_only(sql: str) -> str:
             position = length if end == -1 else end + 1
             out.append(" ")
         elif sql.startswith("/*", position):
-            position = _block_comment_end(sql, position)
+            position = block_comment_end(sql, position)
             out.append(" ")
         elif sql[position] == "'":
             escapes = position > 0 and sql[position - 1] in "eE"
@@ -130,7 +130,8 @@ def code_only(sql: str) -> str:
     return "".join(out)
 
 
-def _block_comment_end(sql: str, position: int) -> int:
+def block_comment_end(sql: str, position: int) -> int:
+    """Where the block comment opening at `position` ends; PostgreSQL's block comments nest."""
     depth, position = 1, position + 2
     while depth and position < len(sql):
         if sql.startswith("/*", position):
