@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from orchestrator_studio.errors import NotFound
+from orchestrator_studio.errors import DomainError, NotFound
 from registry.models import LLMConfig
 from threads import services as thread_services
 from threads.engine.events import Event
@@ -97,8 +97,17 @@ def door_thread_of(*, user: User, thread_id: UUID) -> Thread:
     return thread
 
 
-async def door_run_start(*, thread: Thread, task: str, options: dict[str, Any]) -> Run:
-    return await thread_services.run_start(thread=thread, task=task, options=options)
+async def door_run_start(
+    *, thread: Thread, task: str, options: dict[str, Any], thread_is_new: bool = False
+) -> Run:
+    """The run of a door's request. A thread made for this request (`thread_is_new`) goes again when the
+    run is refused (over a quota, a run already active), so that a refused request leaves nothing."""
+    try:
+        return await thread_services.run_start(thread=thread, task=task, options=options)
+    except DomainError:
+        if thread_is_new:
+            await Thread.objects.filter(pk=thread.pk).adelete()
+        raise
 
 
 async def door_run_events(run: Run, *, after_seq: int = 0) -> AsyncIterator[Event | None]:

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "monitoring.middleware.request_metrics",
     "orchestrator_studio.tracing.trace_context",
+    # Outside the envelope: errors on the OpenAI-compatible paths leave in OpenAI's shape.
+    "doors.openai_api.middleware.openai_error_shape",
     "orchestrator_studio.middleware.api_error_envelope",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",

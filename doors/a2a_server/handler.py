@@ -143,21 +143,23 @@ def _a2a_error(exc: DomainError) -> Exception:
     return InvalidParamsError(message=f"{exc.message} {details}".strip())
 
 
-def _thread_for(user: User, message: Message, task: str) -> Thread:
-    """The thread of the message's context: one of the user's threads named by its id, else the user's
-    thread of that client-chosen `contextId` (made on first use); a new thread without a `contextId`."""
+def _thread_for(user: User, message: Message, task: str) -> tuple[Thread, bool]:
+    """The thread of the message's context, and whether it was made for this message: one of the user's
+    threads named by its id, else the user's thread of that client-chosen `contextId` (made on first use);
+    a new thread without a `contextId`."""
     if message.task_id:
         raise InvalidParamsError(
             message="Tasks take one message: send a new message with the task's contextId to continue."
         )
     if not message.context_id:
-        return door_thread_create(owner=user, task=task, metadata=DOOR_METADATA)
+        return door_thread_create(owner=user, task=task, metadata=DOOR_METADATA), True
     try:
-        return door_thread_of(user=user, thread_id=UUID(message.context_id))
+        return door_thread_of(user=user, thread_id=UUID(message.context_id)), False
     except (ValueError, NotFound):
-        return door_thread_of_client_context(
+        thread = door_thread_of_client_context(
             owner=user, context_id=message.context_id, task=task, metadata=DOOR_METADATA
         )
+        return thread, not thread.messages.exists()
 
 
 def _task_now(run: Run) -> Task:
@@ -171,8 +173,8 @@ class RunRequestHandler(RequestHandler):
         validate_history_length(params.configuration)
         task = _message_text(params.message)
         try:
-            thread = await sync_to_async(_thread_for)(user, params.message, task)
-            return await door_run_start(thread=thread, task=task, options={})
+            thread, is_new = await sync_to_async(_thread_for)(user, params.message, task)
+            return await door_run_start(thread=thread, task=task, options={}, thread_is_new=is_new)
         except DomainError as exc:
             raise _a2a_error(exc) from None
 

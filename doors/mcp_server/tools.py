@@ -100,7 +100,7 @@ async def ask(user: User, arguments: dict[str, Any]) -> types.CallToolResult:
         else:
             thread = await sync_to_async(door_thread_create)(owner=user, task=task, metadata=DOOR_METADATA)
         options: dict[str, Any] = {"llm_config": llm_config} if llm_config else {}
-        run = await door_run_start(thread=thread, task=task, options=options)
+        run = await door_run_start(thread=thread, task=task, options=options, thread_is_new=thread_id is None)
     except DomainError as exc:
         return _text_result(exc.message, error=True)
     transcript = RunTranscript(thread_id=str(run.thread_id), run_id=str(run.id))

@@ -51,7 +51,9 @@ def domain_error_response(exc: DomainError) -> JsonResponse:
     if exc.fields:
         details = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in exc.fields.items())
         message = f"{message} {details}"
-    response = openai_error_response(exc.status_code, message, code=exc.code, param=param)
+    body = openai_error(message, code=exc.code, status_code=exc.status_code, param=param)
+    body["error"] = {**exc.details, **body["error"]}  # a quota's limit, limit_value, resets_at
+    response = JsonResponse(body, status=exc.status_code)
     for header, value in exc.headers.items():
         response[header] = value  # Retry-After of a 429
     return response

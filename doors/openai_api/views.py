@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -63,6 +65,10 @@ def openai_view(*methods: str) -> Callable[[AsyncView], AsyncView]:
                 return await view(request, user, *args, **kwargs)
             except DomainError as exc:
                 return domain_error_response(exc)
+            except RequestDataTooBig:
+                # A body sent without Content-Length (chunked) is only measured as it is read.
+                message = f"Request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+                return openai_error_response(413, message, code="request_too_large")
 
         return csrf_exempt(wrapper)
 
@@ -152,7 +158,9 @@ async def chat_completions(request: HttpRequest, user: User) -> HttpResponseBase
     thread = await sync_to_async(door_thread_create)(
         owner=user, task=chat.task, user_id=chat.user, metadata=DOOR_METADATA, earlier=chat.earlier
     )
-    run = await door_run_start(thread=thread, task=chat.task, options=chat.run_options())
+    run = await door_run_start(
+        thread=thread, task=chat.task, options=chat.run_options(), thread_is_new=True
+    )
     if chat.stream:
         return _stream_response(_completion_stream(run, chat))
     # The run goes on if this client leaves; the thread keeps its answer.

@@ -257,3 +257,22 @@ def test_a_failing_llm_is_503_and_the_run_is_recorded_failed(client, llm, fake_o
     assert failure.value.code == "llm_server_error"
     assert FAKE_LLM_API_KEY not in failure.value.response.text
     assert Run.objects.get().status == "failed"
+
+
+def test_each_chunk_is_flushed_as_the_llm_produces_it(client, llm, fake_openai):
+    # The fake LLM sends its first words, then stalls until the test lets it go.
+    fake_openai.script(text("First half. Second half.", chunks=2, hang_after=1))
+
+    stream = client.chat.completions.create(
+        model="fake", messages=[{"role": "user", "content": "Go"}], stream=True
+    )
+    first = next(chunk for chunk in stream if chunk.choices and chunk.choices[0].delta.content)
+
+    # Read while the LLM is still holding back the rest: nothing was buffered.
+    assert first.choices[0].delta.content == "First half. "
+    assert Run.objects.get(pk=UUID(first.id.removeprefix("chatcmpl-"))).status == "in_progress"
+    fake_openai.release()
+    [*_, last] = list(stream)
+    assert last.choices[0].finish_reason == "stop"
+    run_id = last.model_extra["orchestrator"]["run_id"]
+    assert Message.objects.get(run_id=run_id, role="assistant").content == "First half. "

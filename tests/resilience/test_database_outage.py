@@ -96,3 +96,14 @@ def test_docs_and_the_schema_work_without_the_database(server_without_database):
     )
     assert schema.status_code == 200
     assert "/api/agents/" in schema.json()["paths"]
+
+
+def test_the_openai_door_answers_503_in_openais_shape(server_without_database):
+    response = httpx.get(
+        f"{server_without_database}/v1/models",
+        headers={"Authorization": "Bearer some-token"},
+        timeout=CLIENT_TIMEOUT_SECONDS,
+    )
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert (error["code"], error["type"], error["param"]) == ("database_unavailable", "server_error", None)
