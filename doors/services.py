@@ -32,6 +32,8 @@ class EarlierMessage:
 
     role: str
     content: str
+    # Its content parts when it has images (sent to the LLM as its content list).
+    parts: list[dict[str, Any]] | None = None
 
 
 def _title(task: str) -> str:
@@ -54,7 +56,8 @@ def door_thread_create(
             owner=owner, user_id=user_id, title=_title(task), metadata=metadata or {}
         )
         rows = Message.objects.bulk_create(
-            Message(thread=thread, role=message.role, content=message.content) for message in earlier
+            Message(thread=thread, role=message.role, content=message.content, parts=message.parts or [])
+            for message in earlier
         )
         # One clock reading per row could tie (and ties order by the random id): spread them a microsecond
         # apart, all before the task's message that `run_start` stores next.
@@ -98,12 +101,18 @@ def door_thread_of(*, user: User, thread_id: UUID) -> Thread:
 
 
 async def door_run_start(
-    *, thread: Thread, task: str, options: dict[str, Any], thread_is_new: bool = False
+    *,
+    thread: Thread,
+    task: str,
+    options: dict[str, Any],
+    thread_is_new: bool = False,
+    parts: list[dict[str, Any]] | None = None,
 ) -> Run:
-    """The run of a door's request. A thread made for this request (`thread_is_new`) goes again when the
-    run is refused (over a quota, a run already active), so that a refused request leaves nothing."""
+    """The run of a door's request (`parts`: the task's content parts when it has images). A thread made
+    for this request (`thread_is_new`) goes again when the run is refused (over a quota, a run already
+    active), so that a refused request leaves nothing."""
     try:
-        return await thread_services.run_start(thread=thread, task=task, options=options)
+        return await thread_services.run_start(thread=thread, task=task, options=options, parts=parts)
     except DomainError:
         if thread_is_new:
             await Thread.objects.filter(pk=thread.pk).adelete()

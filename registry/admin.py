@@ -174,6 +174,7 @@ class LLMConfigForm(RegistryEntryForm):
             "input_price_per_mtok",
             "output_price_per_mtok",
             "cache_ttl_seconds",
+            "accepts_images",
         ]
 
 

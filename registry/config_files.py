@@ -50,7 +50,7 @@ SECTIONS: dict[str, Section] = {
             serializers.LLMConfigSerializer,
             (
                 "name", "model", "base_url", "temperature", "max_tokens", "timeout_seconds", "max_retries",
-                "reasoning_effort", "is_default", "enabled", "description",
+                "reasoning_effort", "is_default", "enabled", "description", "accepts_images",
             ),
         ),
         Section(

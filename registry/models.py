@@ -91,6 +91,11 @@ class LLMConfig(RegistryEntry):
         validators=[MinValueValidator(1), MaxValueValidator(30 * 24 * 3600)],
         help_text="Answer a repeated identical LLM turn from the cache for this long. Empty: no cache.",
     )
+    accepts_images = models.BooleanField(
+        default=False,
+        help_text="The model takes image parts (a vision model): the OpenAI-compatible door passes a "
+        "request's images on to it instead of refusing them.",
+    )
 
     class Meta(RegistryEntry.Meta):
         verbose_name = "LLM config"

@@ -137,7 +137,7 @@ class LLMConfigSerializer(StrictModelSerializer):
             "name", "model", "base_url", "api_key", "api_key_set", "temperature", "max_tokens",
             "timeout_seconds", "max_retries", "reasoning_effort", "is_default", "enabled", "description",
             "input_price_per_mtok", "output_price_per_mtok", "price_source", "cache_ttl_seconds",
-            "created_at", "updated_at",
+            "accepts_images", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
+# What a vision model charges for one image (gpt-4o, a 1024x1024 picture in high detail).
+IMAGE_TOKENS = 765
 # When turns must be dropped, this share of the budget is kept free for the summary that replaces them.
 SUMMARY_BUDGET_SHARE = 0.25
 SUMMARY_MESSAGE_MAX_CHARS = 2_000
@@ -54,8 +56,18 @@ def tokens_estimate(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
+def content_tokens(content: str | list[dict[str, Any]] | None) -> int:
+    """A string, or content parts: their text, and a fixed estimate per image."""
+    if not isinstance(content, list):
+        return tokens_estimate(content or "")
+    return sum(
+        tokens_estimate(part.get("text") or "") if part.get("type") == "text" else IMAGE_TOKENS
+        for part in content
+    )
+
+
 def message_tokens(message: dict[str, Any]) -> int:
-    tokens = MESSAGE_OVERHEAD_TOKENS + tokens_estimate(message.get("content") or "")
+    tokens = MESSAGE_OVERHEAD_TOKENS + content_tokens(message.get("content"))
     if message.get("tool_calls"):
         tokens += tokens_estimate(json.dumps(message["tool_calls"]))
     return tokens
@@ -85,7 +97,7 @@ def message_for_llm(message: Message) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
     if message.role == Message.Role.ASSISTANT and message.tool_calls:
         return {"role": "assistant", "content": message.content or None, "tool_calls": message.tool_calls}
-    return {"role": message.role, "content": message.content}
+    return {"role": message.role, "content": message.parts or message.content}
 
 
 @dataclass

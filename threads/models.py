@@ -48,6 +48,12 @@ class Message(models.Model):
     run = models.ForeignKey("Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
     role = models.CharField(max_length=20, choices=Role.choices)
     content = models.TextField(blank=True)
+    parts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Content parts (text and images) of a message that has images: sent to the LLM as its "
+        "content list; `content` holds the text.",
+    )
     tool_calls = models.JSONField(
         default=list, blank=True, help_text="OpenAI tool calls of an assistant turn."
     )

@@ -124,7 +124,7 @@ def _llm_config_choose(name: str | None) -> LLMConfig:
 
 
 def _run_create_once(
-    *, thread: Thread, task: str, options: dict[str, Any], worker_id: str | None
+    *, thread: Thread, task: str, options: dict[str, Any], worker_id: str | None, parts: list[Any]
 ) -> tuple[Run, list[Event], Claim | None]:
     now = timezone.now()
     released: list[Event] = []
@@ -159,7 +159,7 @@ def _run_create_once(
                 llm_model=config.model,
             )
             run.save(force_insert=True)
-            Message.objects.create(thread=thread, run=run, role=Message.Role.USER, content=task)
+            Message.objects.create(thread=thread, run=run, role=Message.Role.USER, content=task, parts=parts)
             created = event_build(
                 type=RUN_CREATED, thread_id=thread.pk, run_id=run.pk, seq=1, status="queued"
             )
@@ -188,11 +188,18 @@ def _run_create_once(
 
 
 def _run_create(
-    *, thread: Thread, task: str, options: dict[str, Any], worker_id: str | None = None
+    *,
+    thread: Thread,
+    task: str,
+    options: dict[str, Any],
+    worker_id: str | None = None,
+    parts: list[Any] | None = None,
 ) -> tuple[Run, list[Event], Claim | None]:
     for attempt in range(LOCKED_RETRIES):
         try:
-            return _run_create_once(thread=thread, task=task, options=options, worker_id=worker_id)
+            return _run_create_once(
+                thread=thread, task=task, options=options, worker_id=worker_id, parts=parts or []
+            )
         except OperationalError as exc:
             if "locked" not in str(exc) or attempt == LOCKED_RETRIES - 1:
                 raise
@@ -216,16 +223,19 @@ def run_create(*, thread: Thread, task: str, options: dict[str, Any]) -> Run:
     return run
 
 
-async def run_start(*, thread: Thread, task: str, options: dict[str, Any]) -> Run:
+async def run_start(
+    *, thread: Thread, task: str, options: dict[str, Any], parts: list[Any] | None = None
+) -> Run:
     """Create the run, publish `run.created`, and hand it to the executor. The run goes on whatever
     happens to the caller afterwards (a client that disconnects does not stop it).
 
     One transaction starts it: the thread (created here when `thread` is not saved yet, see
     `thread_build`), the user's message, the run, `run.created`, and with the inline executor the claim
-    (`run.in_progress`) and the read of the context the first LLM turn gets."""
+    (`run.in_progress`) and the read of the context the first LLM turn gets. `parts`: the task's content
+    parts when it has images (the OpenAI-compatible door, for a model that takes them)."""
     worker_id = worker_identity() if executors.claims_at_creation() else None
     run, events, claim = await sync_to_async(_run_create)(
-        thread=thread, task=task, options=options, worker_id=worker_id
+        thread=thread, task=task, options=options, worker_id=worker_id, parts=parts
     )
     for event in events:
         await event_broadcast(event)

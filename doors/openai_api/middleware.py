@@ -8,6 +8,7 @@ JSON envelope; it adds `type` and `param`, keeping `code`, `message` and the hea
 """
 
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import orjson
 from asgiref.sync import iscoroutinefunction
@@ -54,13 +55,13 @@ def openai_error_shape(
     if iscoroutinefunction(get_response):
 
         async def async_middleware(request: HttpRequest) -> HttpResponseBase:
-            response = await get_response(request)  # type: ignore[misc]
+            response = await get_response(request)
             return in_openai_shape(response) if is_openai_path(request.path) else response
 
         return async_middleware
 
     def middleware(request: HttpRequest) -> HttpResponseBase:
-        response = get_response(request)
-        return in_openai_shape(response) if is_openai_path(request.path) else response  # type: ignore[arg-type]
+        response = cast(HttpResponseBase, get_response(request))
+        return in_openai_shape(response) if is_openai_path(request.path) else response
 
     return middleware

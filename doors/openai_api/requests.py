@@ -1,12 +1,13 @@
 """Reading a Chat Completions request into what a run needs: the LLM config, the conversation before the
-task, the task (the last user message), the system prompt and the sampling options.
+task, the task (the last user message), the system prompt and the sampling options. User messages may
+carry image parts; whether the model takes them is the LLM config's `accepts_images` (see the view).
 
 Parameters OpenAI clients commonly send and that do not change the answer's meaning (`top_p`, `seed`,
 `presence_penalty`, ...) are accepted and left to the LLM config; ones this door cannot honour are refused
 with `unsupported_parameter`: client-side `tools` (the orchestrator runs its own functions), `n` > 1.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from doors.openai_api.errors import OpenAIRequestError
@@ -26,6 +27,9 @@ class ChatCompletionRequest:
     task: str
     earlier: list[EarlierMessage]
     system_prompt: str | None
+    task_parts: list[dict[str, Any]] | None = None
+    # Where the request's image parts are (`messages[i].content[j]`), for a model that takes none.
+    image_params: list[str] = field(default_factory=list)
     stream: bool = False
     include_usage: bool = False
     temperature: float | None = None
@@ -71,37 +75,76 @@ def _unsupported(message: str, param: str) -> DomainError:
     return OpenAIRequestError(message, code="unsupported_parameter", param=param)
 
 
-def _text_of(content: Any, param: str) -> str:
-    """A message's text: a string, or a list of text parts. Any other part (image, audio, file) is
-    refused: a run's messages carry text."""
+IMAGE_PART = "image_url"
+IMAGE_DETAILS = ("auto", "low", "high")
+IMAGE_URL_SCHEMES = ("https://", "http://", "data:image/")
+
+
+@dataclass
+class Content:
+    """A message's text, and its parts when it has images (None otherwise)."""
+
+    text: str
+    parts: list[dict[str, Any]] | None = None
+    image_params: list[str] = field(default_factory=list)
+
+
+def _image_part(part: dict[str, Any], param: str) -> dict[str, Any]:
+    image = part.get("image_url")
+    if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+        raise _invalid("An image part needs 'image_url': {'url': ...}.", f"{param}.image_url")
+    url = image["url"]
+    if not url.startswith(IMAGE_URL_SCHEMES):
+        raise _invalid(
+            "An image's 'url' must be an http(s) URL or a data:image/... URL.", f"{param}.image_url.url"
+        )
+    detail = image.get("detail")
+    if detail is not None and detail not in IMAGE_DETAILS:
+        raise _invalid(f"'detail' must be one of {', '.join(IMAGE_DETAILS)}.", f"{param}.image_url.detail")
+    return {"type": IMAGE_PART, "image_url": {"url": url} | ({"detail": detail} if detail else {})}
+
+
+def _content_of(content: Any, param: str, *, images: bool) -> Content:
+    """A message's content: a string, or a list of text parts and (where `images`) image parts. Other parts
+    (audio, files) are refused: the orchestrator's LLM configs take text and, some of them, images."""
     if isinstance(content, str):
-        return content
+        return Content(text=content)
     if not isinstance(content, list):
         raise _invalid("Message content must be a string or a list of content parts.", param)
-    texts = []
+    texts: list[str] = []
+    parts: list[dict[str, Any]] = []
+    image_params: list[str] = []
     for index, part in enumerate(content):
         part_param = f"{param}[{index}]"
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
             raise _invalid("Each content part must be an object with a 'type'.", part_param)
+        if part["type"] == IMAGE_PART and images:
+            parts.append(_image_part(part, part_param))
+            image_params.append(part_param)
+            continue
         if part["type"] != "text":
+            allowed = "text and image_url parts" if images else "text parts"
             raise OpenAIRequestError(
-                f"Content parts of type '{part['type']}' are not supported: the orchestrator passes text "
-                "to its LLM configs, so send the message as text.",
+                f"Content parts of type '{part['type']}' are not supported here: this message takes "
+                f"{allowed}.",
                 code="unsupported_content",
                 param=part_param,
             )
         if not isinstance(part.get("text"), str):
             raise _invalid("A text part needs a 'text' string.", f"{part_param}.text")
         texts.append(part["text"])
-    return "\n".join(texts)
+        parts.append({"type": "text", "text": part["text"]})
+    return Content(text="\n".join(texts), parts=parts if image_params else None, image_params=image_params)
 
 
-def _conversation(messages: Any) -> tuple[str | None, list[EarlierMessage], str]:
-    """(system prompt from the leading system/developer messages, earlier messages, the task)."""
+def _conversation(messages: Any) -> tuple[str | None, list[EarlierMessage], EarlierMessage, list[str]]:
+    """(system prompt from the leading system/developer messages, earlier messages, the task, the params of
+    every image part). Only user messages may carry images."""
     if not isinstance(messages, list) or not messages:
         raise _invalid("'messages' must be a non-empty list.", "messages")
     system: list[str] = []
     earlier: list[EarlierMessage] = []
+    image_params: list[str] = []
     for index, message in enumerate(messages):
         param = f"messages[{index}]"
         if not isinstance(message, dict):
@@ -117,26 +160,28 @@ def _conversation(messages: Any) -> tuple[str | None, list[EarlierMessage], str]
             raise _invalid("'role' must be one of system, developer, user, assistant.", f"{param}.role")
         if message.get("tool_calls") or message.get("function_call"):
             raise _unsupported("Client-side tool calls are not supported.", f"{param}.tool_calls")
-        content = message.get("content")
-        text = "" if content is None and role == "assistant" else _text_of(content, f"{param}.content")
-        if role in SYSTEM_ROLES and not earlier:
-            system.append(text)
-        elif role in SYSTEM_ROLES:
-            earlier.append(EarlierMessage(role="system", content=text))
+        raw = message.get("content")
+        if raw is None and role == "assistant":
+            content = Content(text="")
         else:
-            earlier.append(EarlierMessage(role=role, content=text))
+            content = _content_of(raw, f"{param}.content", images=role == "user")
+        image_params += content.image_params
+        if role in SYSTEM_ROLES and not earlier:
+            system.append(content.text)
+        elif role in SYSTEM_ROLES:
+            earlier.append(EarlierMessage(role="system", content=content.text))
+        else:
+            earlier.append(EarlierMessage(role=role, content=content.text, parts=content.parts))
     if not earlier or earlier[-1].role != "user":
         raise _invalid("The last message must be the user's: it is what the assistant answers.", "messages")
-    task = earlier.pop().content
-    if not task.strip():
-        raise _invalid("The last user message is empty.", f"messages[{len(messages) - 1}].content")
-    if len(task) > MAX_TASK_CHARS:
-        raise _invalid(
-            f"The last user message is longer than {MAX_TASK_CHARS} characters.",
-            f"messages[{len(messages) - 1}].content",
-        )
+    task = earlier.pop()
+    last = f"messages[{len(messages) - 1}].content"
+    if not task.content.strip() and not task.parts:
+        raise _invalid("The last user message is empty.", last)
+    if len(task.content) > MAX_TASK_CHARS:
+        raise _invalid(f"The last user message is longer than {MAX_TASK_CHARS} characters.", last)
     prompt = "\n\n".join(text for text in system if text.strip()) or None
-    return prompt, earlier, task
+    return prompt, earlier, task, image_params
 
 
 def _number(data: dict[str, Any], name: str, low: float, high: float) -> float | None:
@@ -177,7 +222,7 @@ def chat_completion_request(data: dict[str, Any]) -> ChatCompletionRequest:
     if not isinstance(model, str) or not model:
         raise _invalid("'model' must be the name of an LLM config (see GET /v1/models).", "model")
     _refuse_unsupported(data)
-    system_prompt, earlier, task = _conversation(data.get("messages"))
+    system_prompt, earlier, task, image_params = _conversation(data.get("messages"))
     stream = data.get("stream") or False
     if not isinstance(stream, bool):
         raise _invalid("'stream' must be a boolean.", "stream")
@@ -189,7 +234,9 @@ def chat_completion_request(data: dict[str, Any]) -> ChatCompletionRequest:
         raise _invalid(f"'user' must be a string of at most {USER_ID_MAX_CHARS} characters.", "user")
     return ChatCompletionRequest(
         model=model,
-        task=task,
+        task=task.content,
+        task_parts=task.parts,
+        image_params=image_params,
         earlier=earlier,
         system_prompt=system_prompt,
         stream=stream,

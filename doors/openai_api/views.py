@@ -154,12 +154,19 @@ def _stream_response(chunks: AsyncIterator[bytes]) -> StreamingHttpResponse:
 @openai_view("POST")
 async def chat_completions(request: HttpRequest, user: User) -> HttpResponseBase:
     chat = chat_completion_request(request_body(request.body, request.content_type or ""))
-    await sync_to_async(_model_config)(chat.model)
+    config = await sync_to_async(_model_config)(chat.model)
+    if chat.image_params and not config.accepts_images:
+        raise OpenAIRequestError(
+            f"The model '{config.name}' does not take images (its LLM config's accepts_images is off): "
+            "send the message as text, or use a model that takes images.",
+            code="unsupported_content",
+            param=chat.image_params[0],
+        )
     thread = await sync_to_async(door_thread_create)(
         owner=user, task=chat.task, user_id=chat.user, metadata=DOOR_METADATA, earlier=chat.earlier
     )
     run = await door_run_start(
-        thread=thread, task=chat.task, options=chat.run_options(), thread_is_new=True
+        thread=thread, task=chat.task, options=chat.run_options(), thread_is_new=True, parts=chat.task_parts
     )
     if chat.stream:
         return _stream_response(_completion_stream(run, chat))

@@ -239,6 +239,93 @@ def test_requests_a_run_cannot_take_are_400(client, llm, fake_openai, messages, 
     assert Thread.objects.count() == 0
 
 
+PIXEL = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg=="
+)
+
+
+def test_images_reach_a_model_that_takes_them_as_content_parts(client, llm, fake_openai):
+    LLMConfig.objects.filter(pk=llm.pk).update(accepts_images=True)
+    fake_openai.script(text("A single pixel, after a dog."))
+    earlier_image = {"type": "image_url", "image_url": {"url": "https://images.example.com/dog.png"}}
+    image = {"type": "image_url", "image_url": {"url": PIXEL, "detail": "low"}}
+
+    completion = client.chat.completions.create(
+        model="fake",
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "What is this?"}, earlier_image]},
+            {"role": "assistant", "content": "A dog."},
+            {"role": "user", "content": [{"type": "text", "text": "And this?"}, image]},
+        ],
+    )
+
+    assert completion.choices[0].message.content == "A single pixel, after a dog."
+    sent = fake_openai.chat_requests[-1].body["messages"]
+    assert sent[1:] == [
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"}, earlier_image]},
+        {"role": "assistant", "content": "A dog."},
+        {"role": "user", "content": [{"type": "text", "text": "And this?"}, image]},
+    ]
+    thread = completion.model_extra["orchestrator"]["thread_id"]
+    stored = Message.objects.filter(thread_id=thread).order_by("created_at")
+    assert [(m.role, m.content, len(m.parts)) for m in stored] == [
+        ("user", "What is this?", 2),
+        ("assistant", "A dog.", 0),
+        ("user", "And this?", 2),
+        ("assistant", "A single pixel, after a dog.", 0),
+    ]
+
+
+def test_images_to_a_model_that_takes_none_are_400_at_the_image(client, llm, fake_openai):
+    image = {"type": "image_url", "image_url": {"url": PIXEL}}
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="fake",
+            messages=[
+                {"role": "user", "content": "Hello"},
+                {"role": "assistant", "content": "Hi."},
+                {"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]},
+            ],
+        )
+    assert (refused.value.code, refused.value.body["param"]) == (
+        "unsupported_content",
+        "messages[2].content[1]",
+    )
+    assert "accepts_images" in refused.value.body["message"]
+    assert Thread.objects.count() == 0
+    assert fake_openai.chat_requests == []
+
+
+@pytest.mark.parametrize(
+    ("message", "param"),
+    [
+        ({"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}, "messages[0].content[0]"),
+        (
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]},
+            "messages[0].content[0].image_url.url",
+        ),
+        (
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": PIXEL, "detail": "max"}}],
+            },
+            "messages[0].content[0].image_url.detail",
+        ),
+        (
+            {"role": "system", "content": [{"type": "image_url", "image_url": {"url": PIXEL}}]},
+            "messages[0].content[0]",
+        ),
+    ],
+)
+def test_parts_even_a_vision_model_cannot_take_are_400(client, llm, fake_openai, message, param):
+    LLMConfig.objects.filter(pk=llm.pk).update(accepts_images=True)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="fake", messages=[message, {"role": "user", "content": "Hi"}])
+    assert refused.value.body["param"] == param
+    assert Thread.objects.count() == 0
+
+
 def test_malformed_json_is_400_in_openais_shape(server, user_client, llm):
     response = httpx.post(
         f"{server}/v1/chat/completions",
