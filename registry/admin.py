@@ -21,7 +21,7 @@ from registry import secrets
 from registry.connectors.a2a import a2a_card_cached
 from registry.connectors.probes import probe_entry
 from registry.connectors.results import ProbeResult
-from registry.connectors.tools.mcp import is_allowed, mcp_tools_cached
+from registry.connectors.tools.mcp import is_allowed, mcp_tools_cached, needs_approval
 from registry.models import (
     AgentProtocol,
     DataSource,
@@ -203,14 +203,18 @@ class ExternalAgentForm(RegistryEntryForm):
             "timeout_seconds",
             "metadata",
             "input_schema",
+            "requires_approval",
         ]
 
 
 @admin.register(ExternalAgent)
 class ExternalAgentAdmin(RegistryAdmin):
     form = ExternalAgentForm
-    list_display = ["name", "url", "protocol", "endpoint", "timeout_seconds", "enabled", "updated_at"]
-    list_filter = ["enabled", "protocol"]
+    list_display = [
+        "name", "url", "protocol", "endpoint", "timeout_seconds", "requires_approval", "enabled",
+        "updated_at",
+    ]  # fmt: skip
+    list_filter = ["enabled", "protocol", "requires_approval"]
     readonly_fields = [*RegistryAdmin.readonly_fields, "agent_card"]
 
     @admin.display(description="Agent card")
@@ -242,14 +246,14 @@ class ExternalAgentAdmin(RegistryAdmin):
 class ToolForm(RegistryEntryForm):
     class Meta(RegistryEntryForm.Meta):
         model = Tool
-        fields = ["name", "description", "enabled", "type", "config", "parameters"]
+        fields = ["name", "description", "enabled", "type", "config", "parameters", "requires_approval"]
 
 
 @admin.register(Tool)
 class ToolAdmin(RegistryAdmin):
     form = ToolForm
-    list_display = ["name", "type", "enabled", "updated_at"]
-    list_filter = ["type", "enabled"]
+    list_display = ["name", "type", "requires_approval", "enabled", "updated_at"]
+    list_filter = ["type", "enabled", "requires_approval"]
     readonly_fields = [*RegistryAdmin.readonly_fields, "server_tools"]
 
     @admin.display(description="Server tools")
@@ -262,15 +266,21 @@ class ToolAdmin(RegistryAdmin):
             return "Not listed yet: use “Test connection” to list the server's tools."
         rows = format_html_join(
             "",
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (tool.name, tool.description, "yes" if is_allowed(obj, tool.name) else "no")
+                (
+                    tool.name,
+                    tool.description,
+                    "yes" if is_allowed(obj, tool.name) else "no",
+                    "yes" if needs_approval(obj, tool.name) else "no",
+                )
                 for tool in listing.tools
             ),
         )
         server = f"{listing.server.get('name', '')} {listing.server.get('version', '')}".strip()
         return format_html(
-            "<p>{}</p><table><thead><tr><th>Name</th><th>Description</th><th>Allowed</th></tr></thead>"
+            "<p>{}</p><table><thead><tr><th>Name</th><th>Description</th><th>Allowed</th>"
+            "<th>Needs approval</th></tr></thead>"
             "<tbody>{}</tbody></table>",
             server,
             rows,
@@ -298,6 +308,7 @@ class DataSourceForm(RegistryEntryForm):
             "auth_token",
             "timeout_seconds",
             "config",
+            "requires_approval",
         ]
 
     def clean(self) -> dict[str, Any]:
@@ -313,8 +324,16 @@ class DataSourceForm(RegistryEntryForm):
 @admin.register(DataSource)
 class DataSourceAdmin(RegistryAdmin):
     form = DataSourceForm
-    list_display = ["name", "type", "masked_url", "timeout_seconds", "enabled", "updated_at"]
-    list_filter = ["type", "enabled"]
+    list_display = [
+        "name",
+        "type",
+        "masked_url",
+        "timeout_seconds",
+        "requires_approval",
+        "enabled",
+        "updated_at",
+    ]
+    list_filter = ["type", "enabled", "requires_approval"]
     search_fields = ["name", "url", "description"]
 
     def get_fields(self, request: HttpRequest, obj: DataSource | None = None) -> Any:

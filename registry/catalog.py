@@ -71,6 +71,8 @@ class FunctionSpec:
     timeout_seconds: float
     # The function inside the resource, for resources that offer several (an MCP server's tool name).
     target: str | None = None
+    # A person approves or rejects each call before it runs (API.md "Human approval").
+    requires_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,12 @@ class Catalog:
             }
             for spec in self.functions.values()
         ]
+
+    def without_approval(self) -> "Catalog":
+        """The functions that run without a person's decision: what a door with nobody to ask offers."""
+        functions = {name: spec for name, spec in self.functions.items() if not spec.requires_approval}
+        resources = {name: entry for name, entry in self.resources.items() if name in functions}
+        return Catalog(functions=functions, resources=resources)
 
 
 def function_name_for(kind: str, resource_name: str) -> str:
@@ -202,6 +210,7 @@ async def catalog_build() -> Catalog:
                     parameters=server_tool.input_schema,
                     timeout_seconds=tools.tool_timeout(tool),
                     target=server_tool.name,
+                    requires_approval=mcp.needs_approval(tool, server_tool.name),
                 ),
                 tool,
             )
@@ -216,6 +225,7 @@ async def catalog_build() -> Catalog:
                 description=tool.description or tool_types.TOOL_TYPES[tool.type].description,
                 parameters=await _tool_parameters(tool),
                 timeout_seconds=tools.tool_timeout(tool),
+                requires_approval=tool.requires_approval,
             ),
             tool,
         )
@@ -243,6 +253,7 @@ async def catalog_build() -> Catalog:
                 description=description,
                 parameters=parameters,
                 timeout_seconds=float(agent.timeout_seconds),
+                requires_approval=agent.requires_approval,
             ),
             agent,
         )
@@ -257,6 +268,7 @@ async def catalog_build() -> Catalog:
                 description=f"{description} {hint}".strip(),
                 parameters=DATASOURCE_PARAMETERS,
                 timeout_seconds=float(datasource.timeout_seconds),
+                requires_approval=datasource.requires_approval,
             ),
             datasource,
         )

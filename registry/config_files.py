@@ -59,20 +59,23 @@ SECTIONS: dict[str, Section] = {
             serializers.ExternalAgentSerializer,
             (
                 "name", "url", "protocol", "endpoint", "health_path", "timeout_seconds", "enabled",
-                "description", "metadata", "input_schema",
+                "description", "metadata", "input_schema", "requires_approval",
             ),
         ),
         Section(
             "tools",
             Tool,
             serializers.ToolSerializer,
-            ("name", "type", "description", "enabled", "config", "parameters"),
+            ("name", "type", "description", "enabled", "config", "parameters", "requires_approval"),
         ),
         Section(
             "datasources",
             DataSource,
             serializers.DataSourceSerializer,
-            ("name", "type", "url", "timeout_seconds", "enabled", "description", "config"),
+            (
+                "name", "type", "url", "timeout_seconds", "enabled", "description", "config",
+                "requires_approval",
+            ),
         ),
     )
 }  # fmt: skip

@@ -32,6 +32,12 @@ name_validator = RegexValidator(
 )
 
 
+def requires_approval_field() -> models.BooleanField:
+    return models.BooleanField(
+        default=False, help_text="A person approves or rejects each call before it runs (API.md: approval)."
+    )
+
+
 class RegistryEntry(models.Model):
     name = models.CharField(max_length=63, unique=True, validators=[name_validator])
     description = models.TextField(blank=True)
@@ -141,6 +147,7 @@ class ExternalAgent(RegistryEntry):
     )
     metadata = models.JSONField(default=dict, blank=True)
     input_schema = models.JSONField(default=default_agent_input_schema, blank=True)
+    requires_approval = requires_approval_field()
 
     class Meta(RegistryEntry.Meta):
         verbose_name = "external agent"
@@ -168,6 +175,7 @@ class Tool(RegistryEntry):
     parameters = models.JSONField(
         default=dict, blank=True, help_text="JSON Schema offered to the LLM. Empty: the type's default."
     )
+    requires_approval = requires_approval_field()
 
     class Meta(RegistryEntry.Meta):
         indexes = [models.Index(fields=["type", "enabled"])]
@@ -213,6 +221,7 @@ class DataSource(RegistryEntry):
         default=dict, blank=True, help_text='e.g. {"max_rows": 1000, "schema": "public"}'
     )
     secret_config = EncryptedJSONField(blank=True, editable=False)
+    requires_approval = requires_approval_field()
 
     class Meta(RegistryEntry.Meta):
         verbose_name = "datasource"

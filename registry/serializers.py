@@ -170,8 +170,8 @@ class ExternalAgentSerializer(StrictModelSerializer):
         model = ExternalAgent
         fields = [
             "name", "url", "protocol", "auth_token", "auth_token_set", "endpoint", "health_path",
-            "timeout_seconds", "enabled", "description", "metadata", "input_schema", "created_at",
-            "updated_at",
+            "timeout_seconds", "enabled", "description", "metadata", "input_schema", "requires_approval",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 
@@ -194,6 +194,7 @@ class ToolSerializer(StrictModelSerializer):
             "enabled",
             "config",
             "parameters",
+            "requires_approval",
             "created_at",
             "updated_at",
         ]
@@ -210,7 +211,7 @@ class DataSourceSerializer(StrictModelSerializer):
         model = DataSource
         fields = [
             "name", "type", "url", "auth_token", "auth_token_set", "timeout_seconds", "enabled",
-            "description", "config", "created_at", "updated_at",
+            "description", "config", "requires_approval", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 

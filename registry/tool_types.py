@@ -36,7 +36,11 @@ def _object(properties: dict[str, Any], required: list[str] | None = None) -> di
 
 _URL = {"type": "string", "pattern": "^https?://"}
 # MCP tool names: 1-128 letters, digits, '_', '-' and '.' (the specification's recommendation), kept lenient.
-_MCP_TOOL_NAMES = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 128}}
+_MCP_TOOL_NAMES = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 128},
+    "uniqueItems": True,
+}
 # A registry `mcp` tool offers its server's tools; its own parameters are those of a test call.
 MCP_TEST_PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -169,10 +173,23 @@ def config_errors(tool_type: str, config: Any) -> list[str]:
     if spec is None:
         return [f"Unknown tool type {tool_type!r}."]
     validator = jsonschema.Draft202012Validator(spec.config_schema)
-    return [
+    errors = [
         _describe(error)
         for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     ]
+    if not errors and tool_type == ToolType.MCP:
+        errors = _approval_tools_errors(config)
+    return errors
+
+
+def _approval_tools_errors(config: dict[str, Any]) -> list[str]:
+    """An `mcp` tool's `approval_tools` must name tools it offers: one outside `allowed_tools` is a typo
+    that would leave the tool the admin meant to guard unguarded, or guard nothing."""
+    allowed = config.get("allowed_tools")
+    if not allowed:
+        return []
+    outside = [name for name in config.get("approval_tools") or () if name not in allowed]
+    return [f"approval_tools: {name!r} is not in allowed_tools." for name in outside]
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

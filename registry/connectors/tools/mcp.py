@@ -97,6 +97,12 @@ def is_allowed(tool: Tool, server_tool: str) -> bool:
     return allowed is None or server_tool in allowed
 
 
+def needs_approval(tool: Tool, server_tool: str) -> bool:
+    """Whether a person must approve each call of this server tool: the whole server needs it, or the
+    admin named the tool in `approval_tools`."""
+    return tool.requires_approval or server_tool in ((tool.config or {}).get("approval_tools") or ())
+
+
 def _timeout(tool: Tool) -> float:
     value = (tool.config or {}).get("timeout")
     return float(value) if isinstance(value, int | float) else DEFAULT_TIMEOUT_SECONDS
