@@ -304,6 +304,8 @@ RUN_ORPHAN_AFTER_SECONDS = env.int("RUN_ORPHAN_AFTER_SECONDS", default=10)
 RUN_RECOVERY_INTERVAL_SECONDS = env.int("RUN_RECOVERY_INTERVAL_SECONDS", default=5)
 # Executions of a run whose executor died before any tool call started (API.md, "Runs: never lost").
 RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=3)
+# A call left undecided this long is rejected (reason `timeout`) by the recovery sweep (API.md, approval).
+APPROVAL_TIMEOUT_SECONDS = env.int("APPROVAL_TIMEOUT_SECONDS", default=600)
 # Runs one process executes at once; queued runs beyond that wait for a free slot (or another worker).
 RUN_EXECUTOR_MAX_RUNS = env.int("RUN_EXECUTOR_MAX_RUNS", default=500)
 # A tool's output is cut to this many characters before it goes back to the LLM (and into events).

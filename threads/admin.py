@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from threads.models import Message, Run, RunEvent, Thread, ThreadSummary
+from threads.models import Message, Run, RunEvent, Thread, ThreadSummary, ToolCallApproval
 from threads.usage import thread_usage
 
 
@@ -36,7 +36,10 @@ class ReadOnlyInline(admin.TabularInline):
 
 class MessageInline(ReadOnlyInline):
     model = Message
-    fields = ("created_at", "role", "content", "name", "tool_call_id", "prompt_tokens", "completion_tokens")
+    fields = (
+        "created_at", "role", "content", "incomplete", "name", "tool_call_id", "prompt_tokens",
+        "completion_tokens",
+    )  # fmt: skip
     readonly_fields = fields
     ordering = ("created_at",)
 
@@ -46,6 +49,18 @@ class RunInline(ReadOnlyInline):
     fields = ("created_at", "status", "llm_model", "usage", "finished_at")
     readonly_fields = fields
     ordering = ("-created_at",)
+
+
+class ToolCallApprovalInline(ReadOnlyInline):
+    """The calls that needed a person's decision: `pending` ones are what the run waits for."""
+
+    model = ToolCallApproval
+    verbose_name = "call needing approval"
+    verbose_name_plural = "calls needing approval"
+    fields = ("requested_at", "name", "kind", "arguments", "status", "reason", "decided_by", "decided_at")
+    readonly_fields = fields
+    ordering = ("requested_at",)
+    show_change_link = False
 
 
 class RunEventInline(ReadOnlyInline):
@@ -93,6 +108,7 @@ class RunAdmin(ReadOnlyAdmin):
         "usage",
         "error",
         "cancel_requested",
+        "approval_pauses",
         "worker_id",
         "heartbeat_at",
         "ttft_ms",
@@ -100,7 +116,7 @@ class RunAdmin(ReadOnlyAdmin):
         "started_at",
         "finished_at",
     )
-    inlines = (RunEventInline,)
+    inlines = (ToolCallApprovalInline, RunEventInline)
 
     @admin.display(description="Tokens")
     def total_tokens(self, obj: Run) -> int:

@@ -27,6 +27,7 @@ from orchestrator_studio.errors import DomainError, NotFound, ValidationFailed, 
 from orchestrator_studio.inputs import validated
 from orchestrator_studio.json_limits import loads_bounded
 from threads import services
+from threads.approvals import decisions_parse
 from threads.engine.events import Event
 from threads.event_hub import Subscription, event_hub
 from threads.follow import EventCursor
@@ -168,11 +169,17 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             await self.send_error("bad_frame", 'A frame is a JSON object with a "type".')
             return
-        handlers = {"message": self.start_run, "cancel": self.cancel_run, "resume": self.resume_run}
+        handlers = {
+            "message": self.start_run,
+            "cancel": self.cancel_run,
+            "resume": self.resume_run,
+            "approve": self.approve_calls,
+        }
         handler = handlers.get(content["type"])
         if handler is None:
             await self.send_error(
-                "unknown_type", f"Unknown frame type '{content['type']}'; use message, cancel or resume."
+                "unknown_type",
+                f"Unknown frame type '{content['type']}'; use message, cancel, resume or approve.",
             )
             return
         try:
@@ -200,6 +207,12 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         else:
             run = await database_sync_to_async(_active_run)(self.thread_id)
         await services.arun_cancel(run=run)
+
+    async def approve_calls(self, frame: dict[str, Any]) -> None:
+        """`{"type": "approve", "run_id", "decisions": [...]}`: the events it leads to reach every socket."""
+        decisions = decisions_parse(frame.get("decisions"))
+        run = await database_sync_to_async(_run_of_thread)(self.thread_id, frame.get("run_id"))
+        await services.arun_approve(run=run, user=self.scope["user"], decisions=decisions)
 
     async def resume_run(self, frame: dict[str, Any]) -> None:
         after = frame.get("after", 0)

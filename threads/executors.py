@@ -30,6 +30,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from threads.approvals import DecisionsApplied, approvals_expire
 from threads.engine.broadcast import event_broadcast
 from threads.engine.control import CANCEL, SUPERSEDED, RunControl, worker_identity
 from threads.engine.db import connection_release
@@ -179,6 +180,8 @@ class RunSupervisor:
     async def _sweep(self) -> None:
         try:
             events = await arecover()
+            for applied in await sync_to_async(approvals_expire)():
+                await decisions_announce(applied)
         except Exception as exc:
             # A sweep that cannot reach the database now will try again at the next interval.
             logger.warning("Recovery sweep failed: %s", type(exc).__name__)
@@ -280,6 +283,21 @@ async def run_dispatch(*, run_id: UUID, claim: Claim | None = None) -> None:
         run_spawn(run_id, claim)
     else:
         await get_channel_layer().send(RUNS_CHANNEL, {"type": "run.execute", "run_id": str(run_id)})
+
+
+async def decisions_announce(applied: DecisionsApplied) -> None:
+    """Broadcast stored decisions (`tool_call.approval_decided`), and hand a run they settled (queued again)
+    to the executor: this process with the inline executor, the workers otherwise. A lost wake-up only
+    delays the run until an executor's next sweep claims it."""
+    for event in applied.events:
+        await event_broadcast(event)
+    if applied.resumed:
+        try:
+            await run_dispatch(run_id=applied.run_id)
+        except Exception as exc:
+            logger.warning(
+                "Could not hand run %s back to an executor: %s", applied.run_id, type(exc).__name__
+            )
 
 
 def executor_check(value: Any) -> None:

@@ -59,6 +59,9 @@ class Message(models.Model):
     )
     tool_call_id = models.CharField(max_length=100, blank=True, help_text="The call a tool message answers.")
     name = models.CharField(max_length=100, blank=True)
+    incomplete = models.BooleanField(
+        default=False, help_text="The partial text of a run that was cancelled or failed while answering."
+    )
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -78,8 +81,10 @@ class Run(models.Model):
         COMPLETED = "completed"
         FAILED = "failed"
         CANCELLED = "cancelled"
+        # Waiting for a person to approve or reject calls (API.md, "Human approval"); no executor holds it.
+        REQUIRES_ACTION = "requires_action"
 
-    ACTIVE_STATUSES = (Status.QUEUED, Status.IN_PROGRESS)
+    ACTIVE_STATUSES = (Status.QUEUED, Status.IN_PROGRESS, Status.REQUIRES_ACTION)
     TERMINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -96,6 +101,9 @@ class Run(models.Model):
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(
         default=1, help_text="Executions started: a run whose executor died is run again (RUN_MAX_ATTEMPTS)."
+    )
+    approval_pauses = models.PositiveIntegerField(
+        default=0, help_text="Times the run stopped for a decision: an executor that claims it resumes it."
     )
     worker_id = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -114,13 +122,50 @@ class Run(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["thread"],
-                condition=models.Q(status__in=["queued", "in_progress"]),
+                condition=models.Q(status__in=["queued", "in_progress", "requires_action"]),
                 name="one_active_run_per_thread",
             )
         ]
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
+
+
+class ToolCallApproval(models.Model):
+    """A call of a function that needs a person's decision (API.md, "Human approval"): stored when the LLM
+    asks for it, decided over the API, the websocket or by the timeout sweep, then run or rejected by the
+    executor that resumes the run."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="approvals")
+    tool_call_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20)
+    arguments = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    announced = models.BooleanField(
+        default=False, help_text="Its `tool_call.approval_decided` event is stored."
+    )
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "tool_call_id"], name="one_approval_per_tool_call")
+        ]
+        indexes = [models.Index(fields=["status", "requested_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
 
 
 class RunEvent(models.Model):

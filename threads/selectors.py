@@ -168,7 +168,7 @@ def runs_by_status() -> dict[str, Any]:
         total[row["status"]] = row["total"]
         last_hour[row["status"]] = row["last_hour"]
     return {
-        "active": total["queued"] + total["in_progress"],
+        "active": sum(total[status] for status in Run.ACTIVE_STATUSES),
         "queued": total["queued"],
         "in_progress": total["in_progress"],
         "by_status": total,

@@ -19,6 +19,7 @@ from orchestrator_studio.tracing import run_trace_options
 from registry.models import LLMConfig
 from registry.selectors import llm_config_default
 from threads import executors
+from threads.approvals import Decision, DecisionsApplied, decisions_apply
 from threads.engine.broadcast import event_broadcast, event_broadcast_sync, event_build
 from threads.engine.control import CANCEL, SUPERSEDED, worker_identity
 from threads.engine.db import connection_release
@@ -270,13 +271,17 @@ def _run_end_cancelled(run: Run, *, where: Q | None = None) -> Event | None:
     )
 
 
+# Runs that no executor holds: a cancel ends them at once (a paused run's waiting calls never run).
+UNCLAIMED_STATUSES = (Run.Status.QUEUED, Run.Status.REQUIRES_ACTION)
+
+
 def _run_cancel(*, run: Run) -> tuple[Run, Event | None]:
-    """A queued run ends here and now; a running one is flagged for its executor (which ends it)."""
+    """A queued or paused run ends here and now; a running one is flagged for its executor (which ends it)."""
     with transaction.atomic():
         event = None
-        if Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED).exists():
-            # Only while still queued: an executor that claimed it meanwhile gets the flag instead.
-            event = _run_end_cancelled(run, where=Q(status=Run.Status.QUEUED))
+        if Run.objects.filter(pk=run.pk, status__in=UNCLAIMED_STATUSES).exists():
+            # Only while still unclaimed: an executor that claimed it meanwhile gets the flag instead.
+            event = _run_end_cancelled(run, where=Q(status__in=UNCLAIMED_STATUSES))
         if event is None:
             Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE_STATUSES).update(cancel_requested=True)
     run.refresh_from_db()
@@ -301,6 +306,14 @@ async def arun_cancel(*, run: Run) -> Run:
     elif run.status in Run.ACTIVE_STATUSES:
         executors.run_stop_everywhere_local(run.id, CANCEL)
     return run
+
+
+async def arun_approve(*, run: Run, user: Any, decisions: list[Decision]) -> DecisionsApplied:
+    """Decide calls the run waits for (the caller checked the user may see the run: its owner or staff).
+    The decision that settles the last one hands the run back to the executor, which resumes it."""
+    applied = await sync_to_async(decisions_apply)(run_id=run.id, decisions=decisions, decided_by_id=user.pk)
+    await executors.decisions_announce(applied)
+    return applied
 
 
 # --- messages and memory ----------------------------------------------------------------------------

@@ -102,6 +102,30 @@ ASYNC_VIEWS: list[tuple[str, str, Any]] = [
         ),
     ),
     (
+        "/api/runs/{run_id}/approve",
+        "post",
+        extend_schema(
+            operation_id="run_approve",
+            summary="Approve or reject calls the run waits for",
+            description="Each decision emits `tool_call.approval_decided`; the one that settles the turn's "
+            "last waiting call hands the run back to an executor, which runs the approved calls and tells "
+            "the LLM of the rejected ones. The thread's owner or staff decide.",
+            tags=["runs"],
+            parameters=[
+                OpenApiParameter("run_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The run.")
+            ],
+            request=api.RunApproveSerializer,
+            responses={
+                202: api.RunApprovedSerializer,
+                400: error_response("Invalid decisions or malformed JSON."),
+                **AUTH_ERRORS,
+                404: error_response("Unknown run (or another user's)."),
+                409: error_response("A call is not waiting for a decision (unknown, or decided already)."),
+                415: error_response("The body is not JSON."),
+            },
+        ),
+    ),
+    (
         "/v1/chat",
         "post",
         extend_schema(

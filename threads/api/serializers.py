@@ -8,7 +8,7 @@ from rest_framework import serializers
 from registry.api.connector_serializers import UsageSerializer
 from registry.models import LLMConfig
 from threads.inputs import ObjectField, PromptField, RunOptionsSerializer, StrictBooleanField, StrictCharField
-from threads.models import Message, Run, Thread
+from threads.models import Message, Run, Thread, ToolCallApproval
 from threads.selectors import run_tool_calls
 
 # --- requests ---------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ class MessageSerializer(serializers.ModelSerializer):
         model = Message
         fields = [
             "id", "thread_id", "run_id", "role", "content", "tool_calls", "tool_call_id", "name",
-            "prompt_tokens", "completion_tokens", "created_at",
+            "prompt_tokens", "completion_tokens", "incomplete", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -121,7 +121,7 @@ class RunSerializer(serializers.ModelSerializer):
         model = Run
         fields = [
             "id", "run_id", "thread_id", "status", "task", "options", "llm_config", "llm_model", "usage",
-            "error", "ttft_ms", "created_at", "started_at", "finished_at",
+            "error", "cancel_requested", "ttft_ms", "created_at", "started_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -145,14 +145,54 @@ class RunEventSerializer(serializers.Serializer):
         ref_name = "RunEvent"
 
 
+class ToolCallApprovalSerializer(serializers.ModelSerializer):
+    """A call that needed a person's decision: `pending` while the run waits for it."""
+
+    class Meta:
+        model = ToolCallApproval
+        fields = [
+            "tool_call_id",
+            "name",
+            "kind",
+            "arguments",
+            "status",
+            "reason",
+            "requested_at",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+
+class ApprovalDecisionSerializer(serializers.Serializer):
+    """One decision (read by `threads.approvals.decisions_parse`; this says its shape in the OpenAPI)."""
+
+    tool_call_id = serializers.CharField(min_length=1, max_length=100)
+    approve = serializers.BooleanField()
+    reason = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=2000, help_text="Told to the LLM."
+    )
+
+
+class RunApproveSerializer(serializers.Serializer):
+    decisions = serializers.ListField(child=ApprovalDecisionSerializer(), min_length=1, max_length=128)
+
+
+class RunApprovedSerializer(serializers.Serializer):
+    run_id = serializers.UUIDField()
+    status = serializers.CharField(help_text="`queued` when these decisions settled the run's last call.")
+    decided = serializers.IntegerField()
+    resumed = serializers.BooleanField(help_text="The run was handed back to an executor.")
+
+
 class RunDetailSerializer(RunSerializer):
     """A run with everything that happened in it, rebuilt from its stored events."""
 
     events = serializers.SerializerMethodField()
     tool_calls = serializers.SerializerMethodField()
+    approvals = ToolCallApprovalSerializer(many=True, read_only=True)
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "events", "tool_calls"]
+        fields = [*RunSerializer.Meta.fields, "events", "tool_calls", "approvals"]
         read_only_fields = fields
 
     @extend_schema_field(RunEventSerializer(many=True))

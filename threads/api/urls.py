@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from threads.api import streaming, usage, views
+from threads.api import approvals, streaming, usage, views
 
 threads = views.ThreadViewSet
 runs = views.RunViewSet
@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/threads/<uuid:pk>/runs/", threads.as_view({"get": "runs"}), name="thread-runs"),
     path("api/runs/<uuid:pk>/", runs.as_view({"get": "retrieve"}), name="run-detail"),
     path("api/runs/<uuid:pk>/cancel", runs.as_view({"post": "cancel"}), name="run-cancel"),
+    path("api/runs/<uuid:run_id>/approve", approvals.run_approve, name="run-approve"),
     path("api/memory/config", memory.as_view({"get": "config"}), name="memory-config"),
     path("api/memory/health", memory.as_view({"get": "health"}), name="memory-health"),
     path("api/memory/<str:user_id>", memory.as_view({"delete": "clear"}), name="memory-clear"),

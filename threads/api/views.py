@@ -115,13 +115,15 @@ class RunViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self) -> QuerySet[Run]:
         return selectors.runs_visible_to(self.request.user).prefetch_related(
-            Prefetch("events", queryset=RunEvent.objects.order_by("seq"))
+            Prefetch("events", queryset=RunEvent.objects.order_by("seq")), "approvals"
         )
 
     @extend_schema(
         request=None,
         responses={202: api.RunSerializer},
         summary="Cancel the run; it ends `cancelled` and its in-flight calls are abandoned",
+        description="A run waiting for approval ends at once; its waiting calls never run. The answer "
+        "carries `run_id`, `status` and `cancel_requested`.",
     )
     @action(detail=True, methods=["post"], url_path="cancel")
     def cancel(self, request: Request, pk: str | None = None) -> Response:

@@ -32,6 +32,8 @@ from registry.connectors.llm import LLMUnavailable, llm_client, llm_completion_o
 from registry.connectors.results import CallResult
 from registry.models import LLMConfig
 from registry.selectors import llm_config_default
+from threads.engine import approval
+from threads.engine.approval import PauseOutcome, RunPaused
 from threads.engine.broadcast import event_broadcast, event_build
 from threads.engine.control import CANCEL, SUPERSEDED, RunControl, worker_identity
 from threads.engine.db import connection_release
@@ -42,6 +44,8 @@ from threads.engine.events import (
     RUN_COMPLETED,
     RUN_FAILED,
     RUN_IN_PROGRESS,
+    TOOL_CALL_APPROVAL_DECIDED,
+    TOOL_CALL_APPROVAL_REQUIRED,
     TOOL_CALL_COMPLETED,
     TOOL_CALL_PROGRESS,
     TOOL_CALL_STARTED,
@@ -94,6 +98,9 @@ class RunState:
     spend: RunSpend = field(default_factory=RunSpend)
     # The tokens the run's user may still spend today (None: no daily quota), read when the run starts.
     token_budget: int | None = None
+    # What the LLM has said so far in the turn it is streaming: kept as an incomplete message if the run
+    # is cancelled or fails before the turn ends.
+    partial: str = ""
 
     def add_usage(self, usage: Usage) -> None:
         for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
@@ -121,6 +128,9 @@ class Claim:
     end_user_id: str = ""
     # The tokens the run's user may still spend today (None: no daily quota), read with the claim.
     token_budget: int | None = None
+    # A run that paused for approval and was queued again by the decisions: it goes on where it stopped
+    # (its context is read once its decided calls are answered).
+    resume: bool = False
 
 
 def run_claim_finish(run: Run, next_seq: int) -> Claim:
@@ -128,6 +138,17 @@ def run_claim_finish(run: Run, next_seq: int) -> Claim:
     `run.in_progress` built (the caller stores it with its other rows) and the context read."""
     if run.cancel_requested:
         return Claim(run=run, next_seq=next_seq, in_progress=None, context=None)
+    if run.approval_pauses:
+        # Its `run.in_progress` was said when it first started: a resumed run goes on without one.
+        return Claim(
+            run=run,
+            next_seq=next_seq,
+            in_progress=None,
+            context=None,
+            end_user_id=run.thread.user_id,
+            token_budget=quota_token_budget(user_id=run.thread.owner_id),
+            resume=True,
+        )
     event = event_build(type=RUN_IN_PROGRESS, thread_id=run.thread_id, run_id=run.id, seq=next_seq)
     context = context_plan(
         thread_id=run.thread_id,
@@ -218,7 +239,7 @@ def _llm_config_for(run: Run) -> LLMConfig:
 
 
 def _assistant_message_store(
-    run: Run, content: str, tool_calls: list[ToolCallRequest], usage: Usage
+    run: Run, content: str, tool_calls: list[ToolCallRequest], usage: Usage, *, incomplete: bool = False
 ) -> Message:
     return Message.objects.create(
         thread_id=run.thread_id,
@@ -228,6 +249,7 @@ def _assistant_message_store(
         tool_calls=[call.as_openai() for call in tool_calls],
         prompt_tokens=usage["prompt_tokens"],
         completion_tokens=usage["completion_tokens"],
+        incomplete=incomplete,
     )
 
 
@@ -287,6 +309,8 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None, claim:
     run = claim.run
     publisher = RunPublisher(run_id=run.id, thread_id=run.thread_id, next_seq=claim.next_seq)
     state = RunState(model=run.llm_model, token_budget=claim.token_budget)
+    if claim.resume:
+        state.usage, state.spend = approval.usage_restore(run.usage or {})
     run_metrics().run_started()
     outcome: Outcome | None = None
     interrupted = False
@@ -294,7 +318,7 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None, claim:
     run_span = trace.enter_context(trace_run(run_id=run.id, thread_id=run.thread_id, options=run.options))
     try:
         context = claim.context
-        if context is None:
+        if context is None and not claim.resume:
             control.stop(CANCEL)
             raise asyncio.CancelledError(CANCEL)
         control.checkpoint()
@@ -305,7 +329,7 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None, claim:
             {"status": Run.Status.COMPLETED},
             final,
         )
-    except RunSuperseded:
+    except (RunSuperseded, RunPaused):
         outcome = None
     except asyncio.CancelledError:
         # From here on the run is ending: the executor must not cancel it again mid-way.
@@ -316,7 +340,9 @@ async def run_execute(run_id: UUID, *, control: RunControl | None = None, claim:
         if control.reason == SUPERSEDED:
             outcome = None
         elif control.reason == CANCEL or await _db(_run_cancel_requested, run.id):
-            outcome = Outcome(RUN_CANCELLED, {"usage": state.usage}, {"status": Run.Status.CANCELLED})
+            outcome = Outcome(
+                RUN_CANCELLED, {"usage": state.usage}, {"status": Run.Status.CANCELLED}, _partial(state)
+            )
         else:
             interrupted = True
             outcome = _failed(INTERRUPTED_ERROR, state)
@@ -358,6 +384,8 @@ class FinalMessage:
 
     content: str
     usage: Usage
+    # The partial text of a cancelled or failed run (API.md, "Runs: what a cancel keeps").
+    incomplete: bool = False
 
 
 @dataclass
@@ -370,8 +398,18 @@ class Outcome:
 
 def _failed(error: dict[str, str], state: RunState) -> Outcome:
     return Outcome(
-        RUN_FAILED, {"error": error, "usage": state.usage}, {"status": Run.Status.FAILED, "error": error}
+        RUN_FAILED,
+        {"error": error, "usage": state.usage},
+        {"status": Run.Status.FAILED, "error": error},
+        _partial(state),
     )
+
+
+def _partial(state: RunState) -> "FinalMessage | None":
+    """What the assistant had said of the turn it was streaming, kept as its incomplete message."""
+    if not state.partial:
+        return None
+    return FinalMessage(content=state.partial, usage=usage_zero(), incomplete=True)
 
 
 async def _run_end(publisher: RunPublisher, outcome: Outcome | None, state: RunState, run: Run) -> str:
@@ -386,8 +424,11 @@ async def _run_end(publisher: RunPublisher, outcome: Outcome | None, state: RunS
     if final is not None:
 
         def message_store() -> dict[str, Any]:
-            message = _assistant_message_store(run, final.content, [], final.usage)
-            return {"message_id": str(message.id), "role": "assistant", "content": final.content}
+            message = _assistant_message_store(
+                run, final.content, [], final.usage, incomplete=final.incomplete
+            )
+            fields = {"message_id": str(message.id), "role": "assistant", "content": final.content}
+            return {**fields, "incomplete": True} if final.incomplete else fields
 
         closing = (MESSAGE_COMPLETED, message_store)
     try:
@@ -405,13 +446,14 @@ async def _run_end(publisher: RunPublisher, outcome: Outcome | None, state: RunS
 
 async def _run_steps(
     run: Run,
-    context: ContextPlan,
+    context: ContextPlan | None,
     end_user_id: str,
     publisher: RunPublisher,
     state: RunState,
     control: RunControl,
 ) -> FinalMessage:
-    """The LLM turns and tool calls of a run; returns its final message (stored with the terminal event)."""
+    """The LLM turns and tool calls of a run; returns its final message (stored with the terminal event).
+    `context` None: a run resumed after approval, whose decided calls are answered before it is read."""
     config = run.llm_config
     if config is None or run.llm_model != config.model:
         config = await _db(_llm_config_for, run)
@@ -425,7 +467,21 @@ async def _run_steps(
     if run.options.get("use_tools", True) and model_capabilities(config.model)["function_calling"]:
         catalog = await catalog_build()
     tools = catalog.openai_tools() if catalog else []
+    if context is None:
+        answers = await _decided_calls_execute(run, end_user_id, catalog, publisher)
+        await _db(_tool_messages_store, run, answers)
+        context = await _db(
+            context_plan,
+            thread_id=run.thread_id,
+            options=run.options,
+            use_memory=run.options.get("use_memory", True),
+            current_run_id=run.id,
+        )
     messages = await _context_messages(run, context, config, client, options, publisher, state)
+
+    async def on_delta(text: str) -> None:
+        state.partial += text
+        await publisher.delta(text)
 
     for _ in range(settings.MAX_RUN_STEPS):
         control.checkpoint()
@@ -439,12 +495,13 @@ async def _run_steps(
             options=options,
             messages=messages,
             tools=tools,
-            on_delta=publisher.delta,
+            on_delta=on_delta,
             on_first_token=state.first_token,
             on_cache_lookup=lambda hit: run_metrics().llm_cache_lookup(hit=hit),
         )
         state.add_usage(turn.usage)
         state.spend.add(config, turn.usage, cached=cached)
+        state.partial = ""
         control.checkpoint()
         if not turn.tool_calls:
             # A final answer always completes its message (even an empty one), with the terminal event.
@@ -467,8 +524,14 @@ async def _run_steps(
                 "tool_calls": [c.as_openai() for c in turn.tool_calls],
             }
         )
-        answers = await _tool_calls_execute(run, end_user_id, catalog, turn.tool_calls, publisher)
+        gated = approval.calls_needing_approval(catalog, turn.tool_calls)
+        answers = await _tool_calls_execute(run, end_user_id, catalog, turn.tool_calls, publisher, gated)
         await _db(_tool_messages_store, run, answers)
+        if gated:
+            await _approvals_wait(run, publisher, state, control)
+            decided = await _decided_calls_execute(run, end_user_id, catalog, publisher)
+            await _db(_tool_messages_store, run, decided)
+            answers += decided
         messages.extend(
             {"role": "tool", "tool_call_id": call.id, "content": content} for call, content in answers
         )
@@ -568,8 +631,10 @@ async def _tool_calls_execute(
     catalog: Catalog | None,
     calls: list[ToolCallRequest],
     publisher: RunPublisher,
+    gated: set[str],
 ) -> list[tuple[ToolCallRequest, str]]:
-    """Run every call of one LLM turn concurrently; returns (call, answer for the LLM) in the calls' order."""
+    """Run every call of one LLM turn concurrently but the `gated` ones, which are stored to wait for a
+    decision (`tool_call.approval_required`); returns (call, answer for the LLM) of the calls that ran."""
     kinds = {call.id: _kind(catalog, call.name) for call in calls}
     parsed = {call.id: tool_arguments(call) for call in calls}
     for call in calls:
@@ -581,14 +646,34 @@ async def _tool_calls_execute(
             kind=kinds[call.id],
             arguments=arguments if arguments is not None else call.arguments_json,
         )
-    context = {"thread_id": str(run.thread_id), "run_id": str(run.id), "user_id": end_user_id}
+    for call in calls:
+        if call.id in gated:
+            await publisher.emit_stored(
+                functools.partial(
+                    approval.approval_request_store,
+                    run_id=run.id,
+                    call=call,
+                    kind=kinds[call.id],
+                    arguments=parsed[call.id][0] or {},
+                ),
+                TOOL_CALL_APPROVAL_REQUIRED,
+                approval.approval_required_fields,
+            )
+    context = _call_context(run, end_user_id)
+    free = [call for call in calls if call.id not in gated]
     async with asyncio.TaskGroup() as group:
         tasks = [
             group.create_task(
                 _tool_call_one(catalog, call, parsed[call.id], kinds[call.id], context, publisher)
             )
-            for call in calls
+            for call in free
         ]
+    return _answers(run, free, tasks)
+
+
+def _answers(
+    run: Run, calls: list[ToolCallRequest], tasks: list["asyncio.Task[str | None]"]
+) -> list[tuple[ToolCallRequest, str]]:
     answers: list[tuple[ToolCallRequest, str]] = []
     for call, task in zip(calls, tasks, strict=True):
         answer = task.result()
@@ -596,6 +681,66 @@ async def _tool_calls_execute(
             raise RunSuperseded(str(run.id))
         answers.append((call, answer))
     return answers
+
+
+def _call_context(run: Run, end_user_id: str) -> dict[str, Any]:
+    return {"thread_id": str(run.thread_id), "run_id": str(run.id), "user_id": end_user_id}
+
+
+async def _approvals_wait(run: Run, publisher: RunPublisher, state: RunState, control: RunControl) -> None:
+    """Announce the decisions made while the turn's other calls ran, then pause the run (`RunPaused`)
+    unless every call is decided already (the run then goes on here)."""
+    while True:
+        for approval_pk in await _db(approval.approvals_unannounced, run.id):
+            await publisher.emit_stored(
+                functools.partial(approval.approval_announce, approval_pk),
+                TOOL_CALL_APPROVAL_DECIDED,
+                approval.approval_decided_fields,
+            )
+        control.checkpoint()
+        usage = {**state.usage, **state.spend.usage_fields()}
+        outcome = await _db(approval.run_pause, run_id=run.id, worker_id=run.worker_id, usage=usage)
+        if outcome is PauseOutcome.DECIDED:
+            return
+        if outcome is PauseOutcome.PAUSED:
+            await publisher.close()
+            raise RunPaused(str(run.id))
+        if outcome is PauseOutcome.CANCEL:
+            control.stop(CANCEL)
+            raise asyncio.CancelledError(CANCEL)
+        if outcome is PauseOutcome.GONE:
+            raise RunSuperseded(str(run.id))
+
+
+async def _decided_calls_execute(
+    run: Run, end_user_id: str, catalog: Catalog | None, publisher: RunPublisher
+) -> list[tuple[ToolCallRequest, str]]:
+    """The decided calls of the last turn: approved ones run (their `tool_call.started` was said before
+    the pause), rejected ones are answered `ok: false` without being called."""
+    decided = await _db(approval.calls_decided, run.id)
+    context = _call_context(run, end_user_id)
+    async with asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(
+                _tool_call_one(
+                    catalog,
+                    item.call,
+                    tool_arguments(item.call),
+                    _kind(catalog, item.call.name),
+                    context,
+                    publisher,
+                )
+                if item.approve
+                else _tool_call_rejected(item, _kind(catalog, item.call.name), publisher)
+            )
+            for item in decided
+        ]
+    return _answers(run, [item.call for item in decided], tasks)
+
+
+async def _tool_call_rejected(item: approval.DecidedCall, kind: str, publisher: RunPublisher) -> str | None:
+    result = CallResult(ok=False, output=None, latency_ms=0.0, error=approval.rejection_error(item.reason))
+    return await _tool_call_report(item.call, kind, result, publisher)
 
 
 def _kind(catalog: Catalog | None, function_name: str) -> str:
@@ -637,6 +782,13 @@ async def _tool_call_one(
                 result = CallResult(ok=False, output=None, latency_ms=latency, error=error)
             span.tool_finished(ok=result.ok, error=result.error, output=result.output)
     run_metrics().tool_call(kind=kind, ok=result.ok, latency_seconds=result.latency_ms / 1000)
+    return await _tool_call_report(call, kind, result, publisher)
+
+
+async def _tool_call_report(
+    call: ToolCallRequest, kind: str, result: CallResult, publisher: RunPublisher
+) -> str | None:
+    """`tool_call.completed`; the answer for the LLM (None: the run was superseded)."""
     fields: dict[str, Any] = {
         "tool_call_id": call.id,
         "name": call.name,
