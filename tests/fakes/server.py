@@ -8,12 +8,14 @@ import asyncio
 import contextlib
 import json
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import uvicorn
 
 Scope = dict[str, Any]
@@ -26,6 +28,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until_serving(base_url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Wait until a server started as `process` answers `/healthz` at `base_url`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base_url}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start") from None
+            time.sleep(0.2)
 
 
 @contextlib.contextmanager

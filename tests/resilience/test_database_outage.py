@@ -5,14 +5,13 @@ default, where the pool used to wait 10 s and answer 500), and /docs keeps worki
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from django.conf import settings
 
-from tests.fakes.server import free_port
+from tests.fakes.server import free_port, wait_until_serving
 
 # The server answers within DATABASE_CONNECT_TIMEOUT_SECONDS (2); a client that waits less than the old
 # pool timeout (10 s) would have given up before the old answer came.
@@ -39,15 +38,7 @@ def server_without_database() -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.2)
+        wait_until_serving(base_url, process)
         yield base_url
     finally:
         process.terminate()
