@@ -20,10 +20,13 @@ class RecordingApi:
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        # Seconds each answer waits (a slow API).
+        self.delay = 0.0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = await read_request(scope, receive)
         self.calls.append({"path": request.path, "body": request.json()})
+        await asyncio.sleep(self.delay)
         await send_json(send, 200, {"done": request.path})
 
 

@@ -5,13 +5,15 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.test import Client
 
 from tests.approvals.conftest import stored_events, types_of, until_status
 from tests.engine.support import assert_well_numbered, listening, refreshed, run_until_done, start
 from tests.fakes.openai_server import call, text, tool_calls
 from tests.threads_api.conftest import async_client, execute, open_socket
-from threads import executors
-from threads.approvals import approvals_expire
+from threads import executors, services
+from threads.approvals import Decision, approvals_expire
 from threads.models import Message, ToolCallApproval
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,6 +34,13 @@ async def paused(thread, task: str = "Refund order 7"):
     await run_until_done(run)
     await until_status(run.id, "requires_action")
     return run
+
+
+def admin_run_page(run_id) -> str:
+    admin = get_user_model().objects.create_superuser(username="root", password="pw-root-123")
+    client = Client()
+    client.force_login(admin)
+    return client.get(f"/admin/threads/run/{run_id}/change/").content.decode()
 
 
 def llm_tool_answers(fake_openai, turn: int) -> dict[str, str]:
@@ -118,6 +127,38 @@ async def test_the_free_call_runs_the_sensitive_one_waits_and_an_approval_over_r
     assert len(refunds.calls) == 1
 
 
+async def test_a_decision_made_while_the_other_calls_still_run_lets_the_run_go_on_without_pausing(
+    llm, thread, fake_openai, tools
+):
+    refunds, lookups = tools
+    lookups.delay = 2.0
+    fake_openai.script(refund_and_lookup(), text("Done without a pause."))
+
+    async with listening(thread) as listener:
+        run = await start(thread, "Refund order 7")
+        while not any(e["type"] == "tool_call.approval_required" for e in listener.of_run(run.id)):
+            await asyncio.sleep(0.02)
+        assert (await refreshed(run)).status == "in_progress"
+        applied = await services.arun_approve(
+            run=run, user=thread.owner, decisions=[Decision("call_refund", approve=True, reason="fine")]
+        )
+        # Stored only: the executor still runs the turn, and it announces the decision itself.
+        assert (applied.resumed, applied.events, applied.status) == (False, [], "in_progress")
+        await listener.wait_terminal()
+        await run_until_done(run)
+
+    events = await stored_events(run.id)
+    assert_well_numbered(events)
+    assert listener.of_run(run.id) == events
+    kinds = types_of(events)
+    assert kinds.index("tool_call.approval_decided") > kinds.index("tool_call.approval_required")
+    decided = events[kinds.index("tool_call.approval_decided")]
+    assert (decided["approve"], decided["reason"]) == (True, "fine")
+    finished = await refreshed(run)
+    assert (finished.status, finished.approval_pauses) == ("completed", 0)
+    assert len(refunds.calls) == len(lookups.calls) == 1
+
+
 async def test_a_rejection_over_the_websocket_never_calls_the_tool_and_the_llm_is_told(
     llm, thread, fake_openai, tools, user_client
 ):
@@ -191,6 +232,11 @@ async def test_cancel_while_waiting_ends_the_run_and_the_call_never_runs(
     fake_openai.script(refund_and_lookup(), text("never asked for"))
     client = async_client(user_client)
     run = await paused(thread)
+    # The admin shows what the run waits for.
+    page = await sync_to_async(admin_run_page)(run.id)
+    assert "Calls needing approval" in page
+    assert "tool__refund" in page
+    assert "pending" in page
 
     response = await client.post(f"/api/runs/{run.id}/cancel")
     assert response.status_code == 202
