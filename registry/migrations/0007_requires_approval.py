@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0005_llm_prices_and_cache'),
+        ('registry', '0006_llm_accepts_images'),
     ]
 
     operations = [

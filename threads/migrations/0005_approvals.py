@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0006_requires_approval'),
-        ('threads', '0003_run_attempts'),
+        ('registry', '0007_requires_approval'),
+        ('threads', '0004_message_parts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
