@@ -56,15 +56,23 @@ def test_cpu_is_measured_without_a_blocking_sample(staff_client, monkeypatch):
 @pytest.mark.django_db
 def test_runs_by_status_come_from_the_database(staff_client):
     owner = get_user_model().objects.create_user(username="runner")
-    for status in ("completed", "completed", "failed", "in_progress", "queued"):
+    for status in ("completed", "completed", "failed", "in_progress", "queued", "requires_action"):
         thread = Thread.objects.create(owner=owner, user_id="u1")
         Run.objects.create(thread=thread, status=status, task="hello")
 
     runs = get_metrics(staff_client)["runs"]
 
-    assert runs["by_status"] == {"queued": 1, "in_progress": 1, "completed": 2, "failed": 1, "cancelled": 0}
+    assert runs["by_status"] == {
+        "queued": 1,
+        "in_progress": 1,
+        "completed": 2,
+        "failed": 1,
+        "cancelled": 0,
+        "requires_action": 1,
+    }
     assert runs["by_status_last_hour"] == runs["by_status"]
-    assert runs["active"] == 2
+    # A run waiting for a decision is active.
+    assert runs["active"] == 3
     assert runs["in_progress"] == 1
 
 
