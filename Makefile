@@ -55,8 +55,22 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install
-	$(BIN)/python -m bench
+# make bench [PIN=1] [ANCHOR=litellm] [BENCH_ARGS="--quick ..."]: see README.md, "Benchmarks".
+# ANCHOR=litellm installs the LiteLLM proxy into bench/.litellm (its own virtualenv, git-ignored, never .venv);
+# when that fails the bench says why and measures the rest.
+LITELLM_VERSION := 1.108.14
+LITELLM_VENV := bench/.litellm
+LITELLM_STAMP := $(LITELLM_VENV)/.installed-$(LITELLM_VERSION)
+
+$(LITELLM_STAMP):
+	rm -rf $(LITELLM_VENV) && mkdir -p $(LITELLM_VENV)
+	( $(PYTHON) -m venv $(LITELLM_VENV) \
+	  && $(LITELLM_VENV)/bin/pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)' \
+	  && touch $(LITELLM_STAMP) ) > $(LITELLM_VENV)/install.log 2>&1 \
+	  || echo "make: installing litellm[proxy]==$(LITELLM_VERSION) failed; see $(LITELLM_VENV)/install.log" >&2
+
+bench: install $(if $(filter litellm,$(ANCHOR)),$(LITELLM_STAMP))
+	$(BIN)/python -m bench $(if $(filter 1 true yes,$(PIN)),--pin) $(if $(ANCHOR),--anchor $(ANCHOR)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

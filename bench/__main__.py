@@ -20,26 +20,38 @@ import openai
 import psycopg
 
 from bench import scenarios
-from bench.report import results_write, rows_of, table
+from bench.anchor import AnchorUnavailable, litellm_measure, litellm_start
+from bench.profiling import PROFILED_APP, ServerProfiler
+from bench.report import results_write, rows_of, table, text_table
 from bench.scenarios import Server
 from bench.services import (
+    Deployment,
+    Layout,
+    Pinning,
     Stack,
+    deployment_start,
+    deployment_stop,
     fake_openai_start,
-    server_start,
     stack_running,
-    workers_start,
 )
+from bench.targets import HEADER as TARGETS_HEADER
+from bench.targets import target_rows
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MODEL = "gpt-4o"
 STREAM_CHUNKS = 20
 STREAM_CHUNK_DELAY_MS = 50
 SCENARIOS = ("round_trip", "first_token", "streams", "throughput", "registry")
+ANCHORS = ("litellm",)
 HTTP_TIMEOUT_SECONDS = 60
 # Keeps a full benchmark under ten minutes even when the server cannot keep up.
 SCENARIO_TIMEOUT_SECONDS = 150
 REGISTRY_AGENTS = 50
 REGISTRY_CONCURRENCY = 16
+# The layout README.md's "Production" recommends (and `make serve` starts): every scenario runs on it.
+MAIN_LAYOUT = "2"
+# The layouts whose throughput is compared (U = uvicorn workers, inline executor; U+R = R runworkers too).
+COMPARED_LAYOUTS = "1,2,1+2"
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,7 @@ class Sizes:
 FULL = Sizes(
     samples=300,
     warmup=20,
-    streams=(100, 500, 1000),
+    streams=(100, 1000),
     run_seconds=20,
     run_concurrency=32,
     registry_samples=500,
@@ -76,12 +88,36 @@ QUICK = Sizes(
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="fewer samples, N=100 streams only (about a minute)"
+        "--quick", action="store_true", help="fewer samples, N=100 streams only (about two minutes)"
     )
     parser.add_argument("--streams", help="comma-separated numbers of concurrent websocket clients")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     parser.add_argument(
-        "--run-workers", type=int, default=2, help="runworker processes for the worker executor"
+        "--layout",
+        default=MAIN_LAYOUT,
+        help="how the measured server runs: U uvicorn workers (inline executor), or U+R with R runworkers "
+        f"(worker executor); default {MAIN_LAYOUT}",
+    )
+    parser.add_argument(
+        "--layouts",
+        default=COMPARED_LAYOUTS,
+        help=f"comma-separated layouts whose throughput is compared (default {COMPARED_LAYOUTS}; "
+        "--layout is always one of them)",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="taskset: the load generator and the fakes on CPU 0, the measured servers on the other CPUs",
+    )
+    parser.add_argument(
+        "--anchor",
+        choices=ANCHORS,
+        help="also measure the LiteLLM proxy against the same fake (installed by make bench ANCHOR=litellm)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="write a pyinstrument profile of the server's processes per scenario to <output>/profiles",
     )
     parser.add_argument(
         "--database-url",
@@ -108,6 +144,13 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    try:
+        args.layout = Layout.parse(args.layout)
+        layouts = [Layout.parse(text) for text in args.layouts.split(",")]
+        args.pinning = Pinning.split(os.cpu_count() or 1) if args.pin else None
+    except ValueError as exc:
+        parser.error(str(exc))
+    args.layouts = list(dict.fromkeys([args.layout, *layouts]))
     return args
 
 
@@ -161,141 +204,217 @@ async def step(name: str, coroutine: Any) -> dict[str, Any]:
     return figures
 
 
-async def throughput_both(
-    stack: Stack, args: argparse.Namespace, server: Server, server_pid: int
-) -> dict[str, dict[str, Any]]:
-    """Run throughput with the inline executor (the running server), then with a server of its own that
-    hands runs to `runworker` processes (stopped afterwards)."""
-    sizes: Sizes = args.sizes
-    options: dict[str, Any] = {
-        "seconds": sizes.run_seconds,
-        "concurrency": sizes.run_concurrency,
-        "warmup": sizes.warmup,
-        "database_url": stack.database_url,
-    }
-    results = {
-        "inline executor, 1 server process": await step(
-            "throughput (inline)", scenarios.run_throughput(server, pids=[server_pid], **options)
+class Measurement:
+    """One benchmark: the stack, the main deployment every scenario runs on, and its profiler if any."""
+
+    def __init__(self, stack: Stack, args: argparse.Namespace, results: dict[str, Any]) -> None:
+        self.stack = stack
+        self.args = args
+        self.sizes: Sizes = args.sizes
+        self.results = results
+        self.profiler: ServerProfiler | None = None
+
+    async def scenario(self, name: str, label: str, coroutine: Any) -> dict[str, Any]:
+        """`step`, profiled on the main deployment when asked."""
+        if self.profiler is None:
+            return await step(label, coroutine)
+        async with self.profiler.scenario(name):
+            return await step(label, coroutine)
+
+    async def main_deployment(self) -> Deployment:
+        if not self.args.profile:
+            return await asyncio.to_thread(deployment_start, self.stack, "server", self.args.layout)
+        directory = self.args.output / "profiles"
+        deployment = await asyncio.to_thread(
+            deployment_start,
+            self.stack,
+            "server",
+            self.args.layout,
+            app=PROFILED_APP,
+            env={"BENCH_PROFILE_DIR": str(directory)},
         )
-    }
-    env = {"RUN_EXECUTOR": "worker"}
-    worker_url, worker_server = await asyncio.to_thread(
-        server_start, stack, "server-worker", workers=1, env=env
-    )
-    workers = await asyncio.to_thread(workers_start, stack, args.run_workers, env)
-    try:
-        async with http_client(worker_url, server.token, sizes.run_concurrency) as http:
-            results[f"worker executor, {args.run_workers} runworkers"] = await step(
-                "throughput (worker)",
-                scenarios.run_throughput(
-                    Server(base_url=worker_url, token=server.token, http=http),
-                    pids=[worker_server.pid, *(w.pid for w in workers)],
-                    **options,
-                ),
-            )
-    finally:
-        for process in [worker_server, *workers]:
-            await asyncio.to_thread(stack.stop, process)
-    return results
+        self.profiler = ServerProfiler(directory, deployment.processes[0].pid)
+        return deployment
 
-
-async def measure(stack: Stack, args: argparse.Namespace, results: dict[str, Any]) -> None:
-    """Run the chosen scenarios; each one's figures (or its error) land in `results` as soon as known."""
-    sizes: Sizes = args.sizes
-    token = await asyncio.to_thread(stack.manage, "issue_token", "bench", "--create", "--staff")
-    instant_url = await asyncio.to_thread(
-        fake_openai_start, stack, "fake-instant", ttft_ms=0, chunk_delay_ms=0, chunks=STREAM_CHUNKS
-    )
-    stream_url = await asyncio.to_thread(
-        fake_openai_start,
-        stack,
-        "fake-stream",
-        ttft_ms=0,
-        chunk_delay_ms=STREAM_CHUNK_DELAY_MS,
-        chunks=STREAM_CHUNKS,
-    )
-    base_url, inline_server = await asyncio.to_thread(server_start, stack, "server-inline", workers=1)
-    async with (
-        http_client(base_url, token, max(sizes.run_concurrency, REGISTRY_CONCURRENCY)) as http,
-        openai.AsyncOpenAI(base_url=instant_url, api_key="sk-bench", max_retries=0) as llm,
-    ):
-        await llm_config_register(http, "bench-instant", instant_url, default=True)
-        await llm_config_register(http, "bench-stream", stream_url, default=False)
-        server = Server(base_url=base_url, token=token, http=http)
-        if "round_trip" in args.scenarios:
-            results["round_trip"] = await step(
-                "round trip",
-                scenarios.round_trip(server, llm, model=MODEL, samples=sizes.samples, warmup=sizes.warmup),
-            )
-        if "first_token" in args.scenarios:
-            results["first_token"] = await step(
-                "first token",
-                scenarios.first_token(
-                    server,
-                    llm,
-                    model=MODEL,
-                    llm_config="bench-instant",
-                    samples=sizes.samples,
-                    warmup=sizes.warmup,
-                ),
-            )
-        if "throughput" in args.scenarios:
-            results["throughput"] = await throughput_both(stack, args, server, inline_server.pid)
-        if "registry" in args.scenarios:
-            results["registry"] = await step(
-                "registry list",
-                scenarios.registry_list(
-                    server,
-                    agents=REGISTRY_AGENTS,
-                    samples=sizes.registry_samples,
-                    warmup=sizes.warmup,
-                    requests=sizes.registry_requests,
-                    concurrency=REGISTRY_CONCURRENCY,
-                ),
-            )
-        # Last: the runs a flood leaves unfinished would slow down any measurement after it.
-        if "streams" in args.scenarios:
-            ideal = (STREAM_CHUNKS - 1) * STREAM_CHUNK_DELAY_MS / 1000
-            results["streams"] = [
-                {"clients": clients}
-                | await step(
-                    f"{clients} concurrent streams",
-                    scenarios.concurrent_streams(
-                        server,
-                        clients=clients,
-                        llm_config="bench-stream",
-                        ideal_seconds=ideal,
-                        pids=[inline_server.pid],
+    async def run(self) -> None:
+        """Run the chosen scenarios; each one's figures (or its error) land in `results` as soon as known."""
+        args, sizes, results = self.args, self.sizes, self.results
+        token = await asyncio.to_thread(self.stack.manage, "issue_token", "bench", "--create", "--staff")
+        instant_url = await asyncio.to_thread(
+            fake_openai_start, self.stack, "fake-instant", ttft_ms=0, chunk_delay_ms=0, chunks=STREAM_CHUNKS
+        )
+        stream_url = await asyncio.to_thread(
+            fake_openai_start,
+            self.stack,
+            "fake-stream",
+            ttft_ms=0,
+            chunk_delay_ms=STREAM_CHUNK_DELAY_MS,
+            chunks=STREAM_CHUNKS,
+        )
+        main = await self.main_deployment()
+        async with (
+            http_client(main.base_url, token, max(sizes.run_concurrency, REGISTRY_CONCURRENCY)) as http,
+            openai.AsyncOpenAI(base_url=instant_url, api_key="sk-bench", max_retries=0) as llm,
+        ):
+            await llm_config_register(http, "bench-instant", instant_url, default=True)
+            await llm_config_register(http, "bench-stream", stream_url, default=False)
+            server = Server(base_url=main.base_url, token=token, http=http)
+            if "round_trip" in args.scenarios:
+                results["round_trip"] = await self.scenario(
+                    "round_trip",
+                    "round trip",
+                    scenarios.round_trip(
+                        server, llm, model=MODEL, samples=sizes.samples, warmup=sizes.warmup
                     ),
                 )
-                for clients in sizes.streams
-            ]
+            if "first_token" in args.scenarios:
+                results["first_token"] = await self.scenario(
+                    "first_token",
+                    "first token",
+                    scenarios.first_token(
+                        server,
+                        llm,
+                        model=MODEL,
+                        llm_config="bench-instant",
+                        samples=sizes.samples,
+                        warmup=sizes.warmup,
+                    ),
+                )
+            if args.anchor:
+                results["anchor"] = await self.anchor(llm, instant_url)
+            if "throughput" in args.scenarios:
+                results["throughput"] = await self.throughput(main, server, token)
+            if "registry" in args.scenarios:
+                results["registry"] = await self.scenario(
+                    "registry",
+                    "registry list",
+                    scenarios.registry_list(
+                        server,
+                        agents=REGISTRY_AGENTS,
+                        samples=sizes.registry_samples,
+                        warmup=sizes.warmup,
+                        requests=sizes.registry_requests,
+                        concurrency=REGISTRY_CONCURRENCY,
+                    ),
+                )
+            # Last: the runs a flood leaves unfinished would slow down any measurement after it.
+            if "streams" in args.scenarios:
+                results["streams"] = [
+                    {"clients": clients} | await self.streams(server, main, clients)
+                    for clients in sizes.streams
+                ]
+
+    async def streams(self, server: Server, main: Deployment, clients: int) -> dict[str, Any]:
+        ideal = (STREAM_CHUNKS - 1) * STREAM_CHUNK_DELAY_MS / 1000
+        return await self.scenario(
+            f"streams_{clients}",
+            f"{clients} concurrent streams",
+            scenarios.concurrent_streams(
+                server, clients=clients, llm_config="bench-stream", ideal_seconds=ideal, pids=main.pids
+            ),
+        )
+
+    async def throughput(self, main: Deployment, server: Server, token: str) -> dict[str, dict[str, Any]]:
+        """Runs per second of each compared layout: the main deployment, then one deployment per other
+        layout, started for it and stopped afterwards."""
+        sizes = self.sizes
+        options: dict[str, Any] = {
+            "seconds": sizes.run_seconds,
+            "concurrency": sizes.run_concurrency,
+            "warmup": sizes.warmup,
+            "database_url": self.stack.database_url,
+        }
+        results: dict[str, dict[str, Any]] = {}
+        for layout in self.args.layouts:
+            if layout == main.layout:
+                results[layout.label] = await self.scenario(
+                    "throughput",
+                    f"throughput ({layout.label})",
+                    scenarios.run_throughput(server, pids=main.pids, **options),
+                )
+                continue
+            try:
+                deployment = await asyncio.to_thread(deployment_start, self.stack, f"server-{layout}", layout)
+            except RuntimeError as exc:
+                results[layout.label] = {"error": str(exc)[:300]}
+                continue
+            try:
+                async with http_client(deployment.base_url, token, sizes.run_concurrency) as http:
+                    other = Server(base_url=deployment.base_url, token=token, http=http)
+                    results[layout.label] = await step(
+                        f"throughput ({layout.label})",
+                        scenarios.run_throughput(other, pids=deployment.pids, **options),
+                    )
+            finally:
+                await asyncio.to_thread(deployment_stop, self.stack, deployment)
+        return results
+
+    async def anchor(self, llm: openai.AsyncOpenAI, llm_url: str) -> dict[str, Any]:
+        """The LiteLLM proxy's added round trip and first token, or why it could not be measured."""
+        try:
+            proxy_url, process = await asyncio.to_thread(
+                litellm_start, self.stack, llm_url=llm_url, model=MODEL
+            )
+        except AnchorUnavailable as exc:
+            say(f"anchor LiteLLM: {exc}")
+            return {"error": str(exc)}
+        try:
+            return await step(
+                "anchor (LiteLLM proxy)",
+                litellm_measure(
+                    llm, proxy_url, model=MODEL, samples=self.sizes.samples, warmup=self.sizes.warmup
+                ),
+            )
+        finally:
+            await asyncio.to_thread(self.stack.stop, process)
+
+
+def placement(args: argparse.Namespace) -> str:
+    """Which CPUs the load generator and the measured servers had (README.md names the two figures)."""
+    cpus = os.cpu_count()
+    if args.pinning is None:
+        return f"shared: the load generator, the fakes, the servers, Postgres and Redis on all {cpus} CPUs"
+    return (
+        f"pinned: the load generator and the fakes on CPU {args.pinning.clients}, the measured servers "
+        f"(uvicorn, runworkers, LiteLLM) on CPU {args.pinning.servers}; Postgres and Redis unpinned "
+        f"({cpus} CPUs)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     started = datetime.now(UTC)
     clock = time.monotonic()
+    load_at_start = os.getloadavg()
+    if args.pinning is not None:
+        os.sched_setaffinity(0, {int(cpu) for cpu in args.pinning.clients.split(",")})
     open_files = open_files_limit_raise()
     results: dict[str, Any] = {}
     log_dir = args.output / "logs"
-    say(f"starting Postgres database, Redis, fake LLMs and the server (logs in {log_dir})")
-    with stack_running(args.database_url, args.redis_url, log_dir, args.settings) as stack:
-        asyncio.run(measure(stack, args, results))
+    say(f"starting Postgres database, Redis, fake LLMs and the server (logs in {log_dir}); {placement(args)}")
+    with stack_running(args.database_url, args.redis_url, log_dir, args.settings, args.pinning) as stack:
+        measurement = Measurement(stack, args, results)
+        asyncio.run(measurement.run())
         max_connections = asyncio.run(pg_max_connections(args.database_url))
-    document = {
+    load_at_end = os.getloadavg()
+    document: dict[str, Any] = {
         "started_at": started.isoformat(),
         "duration_seconds": round(time.monotonic() - clock, 1),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "load_average_at_start": [round(load, 2) for load in load_at_start],
+            "load_average_at_end": [round(load, 2) for load in load_at_end],
         },
         "settings": {
             "quick": args.quick,
             "settings_module": args.settings,
-            "server": "uvicorn, 1 worker process, Postgres + channels-redis",
-            "run_workers": args.run_workers,
+            "placement": placement(args),
+            "pinned": args.pinning is not None,
+            "layout": args.layout.label,
+            "layouts_compared": [layout.label for layout in args.layouts],
+            "server": "uvicorn (uvloop, httptools), Postgres + channels-redis",
             "stream": f"{STREAM_CHUNKS} chunks, {STREAM_CHUNK_DELAY_MS} ms apart",
             **args.sizes.__dict__,
         },
@@ -303,17 +422,25 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     rows = rows_of(results)
+    targets = target_rows(results, args.layout.label)
     document["table"] = [
         dict(zip(("measurement", "p50_ms", "p99_ms", "details", "target", "result"), row, strict=True))
         for row in rows
     ]
+    document["targets"] = [dict(zip(TARGETS_HEADER, row, strict=True)) for row in targets]
+    if measurement.profiler is not None:
+        document["profiles"] = [str(path) for path in measurement.profiler.written]
     path = results_write(document, args.output, started)
     print(table(rows))
+    print(f"\nIssue 10's targets, every scenario on {args.layout.label}; {placement(args)}:\n")
+    print(text_table(TARGETS_HEADER, targets))
     print(
-        f"\nuvicorn with 1 worker process; {args.run_workers} runworker processes for the worker executor. "
-        f"{os.cpu_count()} CPUs, open files {open_files}, Postgres max_connections {max_connections}.\n"
+        f"\nLoad average (1, 5, 15 min) at the start {[round(x, 2) for x in load_at_start]}, open files "
+        f"{open_files}, Postgres max_connections {max_connections}.\n"
         f"Took {document['duration_seconds']} s; written to {path} and latest.json."
     )
+    if measurement.profiler is not None:
+        print(f"Profiles of the server: {', '.join(str(p) for p in measurement.profiler.written)}")
     # Targets missed are figures to read, not a failure of the benchmark; a scenario that could not run is.
     return 1 if any(row[3].startswith("did not run") for row in rows) else 0
 

@@ -1,7 +1,7 @@
 """The table printed at the end of a benchmark, with the issue's targets, and the JSON written next to it."""
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,7 +10,7 @@ Row = tuple[str, float | None, float | None, str, str, str]
 
 
 def _verdict(holds: bool | None) -> str:
-    return "n/a" if holds is None else ("pass" if holds else "miss")
+    return "n/a" if holds is None else ("met" if holds else "miss")
 
 
 def _at_most(value: float | None, limit: float) -> bool | None:
@@ -148,12 +148,33 @@ def _registry_rows(figures: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _anchor_rows(figures: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for key, label in (("round_trip", "round trip"), ("first_token", "first token")):
+        added = figures[key]
+        failures = sum(added["failures"].values())
+        rows.append(
+            (
+                f"anchor {figures['name']}: {label} added",
+                added["added_p50_ms"],
+                added["added_p99_ms"],
+                f"proxied p50 {number(added['orchestrated']['p50_ms'])} ms, direct p50 "
+                f"{number(added['direct']['p50_ms'])} ms, n={added['orchestrated']['count']}, "
+                f"failures {failures}",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
 ROW_BUILDERS: dict[str, Callable[[Any], list[Row]]] = {
     "round_trip": _round_trip_rows,
     "first_token": _first_token_rows,
     "streams": _streams_rows,
     "throughput": _throughput_rows,
     "registry": _registry_rows,
+    "anchor": _anchor_rows,
 }
 
 
@@ -165,7 +186,10 @@ def rows_of(results: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for name, build in ROW_BUILDERS.items():
         figures = results.get(name)
-        if isinstance(figures, dict) and "error" in figures:
+        if name == "anchor" and isinstance(figures, dict) and "error" in figures:
+            # Optional: a missing anchor is said, never a failure of the benchmark.
+            rows.append(("anchor", None, None, f"not measured: {figures['error']}", "", ""))
+        elif isinstance(figures, dict) and "error" in figures:
             rows.append(_not_run(name, figures))
         elif figures is not None:
             rows.extend(build(figures))
@@ -174,10 +198,18 @@ def rows_of(results: dict[str, Any]) -> list[Row]:
 
 def table(rows: list[Row]) -> str:
     header = ("measurement", "p50 ms", "p99 ms", "details", "target", "result")
-    cells = [header] + [
-        (name, _number(p50), _number(p99), detail, target, verdict)
-        for name, p50, p99, detail, target, verdict in rows
-    ]
+    return text_table(
+        header,
+        [
+            (name, number(p50), number(p99), detail, target, verdict)
+            for name, p50, p99, detail, target, verdict in rows
+        ],
+    )
+
+
+def text_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    """Columns aligned by spaces, a rule under the header."""
+    cells = [header, *rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -187,7 +219,7 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
 
 

@@ -1,4 +1,4 @@
-"""The five measurements of issue 6, each a coroutine that drives a running server and returns its figures.
+"""The measurements of issues 6 and 10, each a coroutine that drives a running server and returns its figures.
 
 Clients are the real ones: httpx for HTTP, the `openai` SDK for direct calls to the fake LLM, `websockets`
 for the thread websocket. Warm-up requests are made and left out of every figure.
@@ -74,40 +74,36 @@ async def bounded(concurrency: int, calls: Iterable[Callable[[], Awaitable[Any]]
     return await asyncio.gather(*(one(call) for call in calls), return_exceptions=True)
 
 
-# --- 1. added latency per LLM round trip -------------------------------------------------------------
+# --- 1 and 2. added latency: round trip and first token -----------------------------------------------
+
+Timed = Callable[[str], Awaitable[float]]
+CALL_ERRORS = (
+    Failure,
+    TimeoutError,
+    httpx.HTTPError,
+    openai.OpenAIError,
+    websockets.WebSocketException,
+)
 
 
-async def round_trip(
-    server: Server, llm: openai.AsyncOpenAI, *, model: str, samples: int, warmup: int
-) -> dict[str, Any]:
-    """`/v1/chat` against a direct SDK call to the same instant fake, one at a time, alternating."""
-    direct: list[float] = []
-    orchestrated: list[float] = []
+async def paired(direct: Timed, through: Timed, *, name: str, samples: int, warmup: int) -> dict[str, Any]:
+    """The same prompt sent directly and through something (ours, or an anchor), one at a time, the order
+    alternating; each call returns the seconds it measured. Added = difference of the medians and p99s."""
+    direct_times: list[float] = []
+    through_times: list[float] = []
     failures: Counter[str] = Counter()
-
-    async def direct_call(prompt: str) -> None:
-        await llm.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}])
-
-    async def orchestrated_call(prompt: str) -> None:
-        await chat(server, prompt)
-
     for index in range(warmup + samples):
-        prompt = f"round trip {index}"
-        pairs = [(direct, direct_call), (orchestrated, orchestrated_call)]
+        prompt = f"{name} {index}"
+        pairs = [(direct_times, direct), (through_times, through)]
         for bucket, call in pairs[:: 1 if index % 2 else -1]:
-            started = time.perf_counter()
             try:
-                await call(prompt)
-            except (Failure, httpx.HTTPError, openai.OpenAIError) as exc:
+                elapsed = await call(prompt)
+            except CALL_ERRORS as exc:
                 failures[str(exc)[:80] or type(exc).__name__] += 1
                 continue
             if index >= warmup:
-                bucket.append(time.perf_counter() - started)
-    return _added(direct, orchestrated, failures)
-
-
-def _added(direct: list[float], orchestrated: list[float], failures: Counter[str]) -> dict[str, Any]:
-    base, measured = summary_ms(direct), summary_ms(orchestrated)
+                bucket.append(elapsed)
+    base, measured = summary_ms(direct_times), summary_ms(through_times)
     return {
         "direct": base,
         "orchestrated": measured,
@@ -117,18 +113,21 @@ def _added(direct: list[float], orchestrated: list[float], failures: Counter[str
     }
 
 
-# --- 2. added time to first token --------------------------------------------------------------------
+def sdk_completion(llm: openai.AsyncOpenAI, model: str) -> Timed:
+    """A non-streamed chat completion through the `openai` SDK; its duration."""
+
+    async def call(prompt: str) -> float:
+        started = time.perf_counter()
+        await llm.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}])
+        return time.perf_counter() - started
+
+    return call
 
 
-async def first_token(
-    server: Server, llm: openai.AsyncOpenAI, *, model: str, llm_config: str, samples: int, warmup: int
-) -> dict[str, Any]:
-    """Websocket `message` → first `message.delta`, against a streamed SDK call's first content chunk."""
-    direct: list[float] = []
-    orchestrated: list[float] = []
-    failures: Counter[str] = Counter()
+def sdk_first_token(llm: openai.AsyncOpenAI, model: str) -> Timed:
+    """A streamed chat completion through the `openai` SDK; the time to its first content chunk."""
 
-    async def direct_call(prompt: str) -> float:
+    async def call(prompt: str) -> float:
         started = time.perf_counter()
         stream = await llm.chat.completions.create(
             model=model, messages=[{"role": "user", "content": prompt}], stream=True
@@ -141,6 +140,29 @@ async def first_token(
         if first is None:
             raise Failure("no content chunk")
         return first
+
+    return call
+
+
+async def round_trip(
+    server: Server, llm: openai.AsyncOpenAI, *, model: str, samples: int, warmup: int
+) -> dict[str, Any]:
+    """`/v1/chat` against a direct SDK call to the same instant fake."""
+
+    async def orchestrated(prompt: str) -> float:
+        started = time.perf_counter()
+        await chat(server, prompt)
+        return time.perf_counter() - started
+
+    return await paired(
+        sdk_completion(llm, model), orchestrated, name="round trip", samples=samples, warmup=warmup
+    )
+
+
+async def first_token(
+    server: Server, llm: openai.AsyncOpenAI, *, model: str, llm_config: str, samples: int, warmup: int
+) -> dict[str, Any]:
+    """Websocket `message` → first `message.delta`, against a streamed SDK call's first content chunk."""
 
     async def websocket_call(prompt: str) -> float:
         thread_id = await thread_initiate(server)
@@ -158,24 +180,9 @@ async def first_token(
             raise Failure(f"websocket run ended with {event['type']}")
         return first
 
-    for index in range(warmup + samples):
-        prompt = f"first token {index}"
-        pairs = [(direct, direct_call), (orchestrated, websocket_call)]
-        for bucket, call in pairs[:: 1 if index % 2 else -1]:
-            try:
-                elapsed = await call(prompt)
-            except (
-                Failure,
-                TimeoutError,
-                httpx.HTTPError,
-                openai.OpenAIError,
-                websockets.WebSocketException,
-            ) as exc:
-                failures[str(exc)[:80] or type(exc).__name__] += 1
-                continue
-            if index >= warmup:
-                bucket.append(elapsed)
-    return _added(direct, orchestrated, failures)
+    return await paired(
+        sdk_first_token(llm, model), websocket_call, name="first token", samples=samples, warmup=warmup
+    )
 
 
 # --- 3. concurrent streams ---------------------------------------------------------------------------

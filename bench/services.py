@@ -1,13 +1,16 @@
 """The processes a benchmark needs, on loopback: a fresh Postgres database, a flushed Redis database, fake
-OpenAI-compatible servers, the project under uvicorn and run workers.
+OpenAI-compatible servers, the project under uvicorn and run workers, laid out as a `Layout`.
 
 Every process is started in a session of its own and registered with the `Stack`, which ends each one by
-its process group (SIGTERM, then SIGKILL) however the benchmark ends, Ctrl-C included.
+its process group (SIGTERM, then SIGKILL) however the benchmark ends, Ctrl-C included. With `Pinning`, each
+is started under `taskset`: the fakes (like the load generator) on the clients' CPU, the project's
+processes on the others.
 """
 
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +28,7 @@ from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+ASGI_APP = "orchestrator_studio.asgi:application"
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 10
 
@@ -35,6 +39,64 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Pinning:
+    """CPU lists (taskset syntax) for the load generator and the fakes, and for the measured servers."""
+
+    clients: str
+    servers: str
+
+    @classmethod
+    def split(cls, cpus: int) -> "Pinning":
+        """CPU 0 for the load generator and the fakes, CPUs 1..N-1 for the servers."""
+        if cpus < 2:
+            raise ValueError("pinning needs at least 2 CPUs")
+        if shutil.which("taskset") is None:
+            raise ValueError("pinning needs taskset (util-linux)")
+        return cls(clients="0", servers="1" if cpus == 2 else f"1-{cpus - 1}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the project is served: uvicorn worker processes, and `runworker runs` processes (the worker
+    executor, `RUN_EXECUTOR=worker`) or none (runs execute inline in the uvicorn processes)."""
+
+    uvicorn_workers: int
+    run_workers: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> "Layout":
+        """`2` (2 uvicorn workers, inline executor) or `1+2` (1 uvicorn worker, 2 runworkers)."""
+        uvicorn_workers, _, run_workers = text.partition("+")
+        layout = cls(int(uvicorn_workers), int(run_workers or 0))
+        if layout.uvicorn_workers < 1 or layout.run_workers < 0:
+            raise ValueError(f"not a layout: {text!r}")
+        return layout
+
+    def __str__(self) -> str:
+        return f"{self.uvicorn_workers}+{self.run_workers}" if self.run_workers else str(self.uvicorn_workers)
+
+    @property
+    def label(self) -> str:
+        served = f"{self.uvicorn_workers} uvicorn worker{'s' if self.uvicorn_workers > 1 else ''}"
+        if not self.run_workers:
+            return f"{served}, inline executor"
+        return f"{served} + {self.run_workers} runworker{'s' if self.run_workers > 1 else ''}"
+
+
+@dataclass
+class Deployment:
+    """The project served as one `Layout`: its base URL and its processes."""
+
+    layout: Layout
+    base_url: str
+    processes: list[subprocess.Popen]
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
+
+
 @dataclass
 class Stack:
     """The environment of the project under test and the processes started for it."""
@@ -43,6 +105,7 @@ class Stack:
     redis_url: str
     log_dir: Path
     settings_module: str
+    pinning: Pinning | None = None
     processes: list[subprocess.Popen] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -62,14 +125,27 @@ class Stack:
         }
 
     def start(
-        self, name: str, args: list[str], env: dict[str, str] | None = None, *, pipe_stdout: bool = False
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        *,
+        measured: bool,
+        pipe_stdout: bool = False,
+        program: str = PYTHON,
+        inherit_env: bool = True,
     ) -> subprocess.Popen:
-        """Start `python <args>` with its output in `<log_dir>/<name>.log` (stdout piped when asked)."""
+        """Start `program <args>` (Python by default) with its output in `<log_dir>/<name>.log` (stdout
+        piped when asked), pinned to the servers' CPUs when `measured`, else to the clients' ones; its
+        environment is the stack's plus `env`, or only `env` without `inherit_env`."""
         log = (self.log_dir / f"{name}.log").open("wb")
+        command = [program, *args]
+        if self.pinning is not None:
+            command = ["taskset", "-c", self.pinning.servers if measured else self.pinning.clients, *command]
         process = subprocess.Popen(
-            [PYTHON, *args],
+            command,
             cwd=ROOT,
-            env={**self.env, **(env or {})},
+            env={**(self.env if inherit_env else {}), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if pipe_stdout else log,
             stderr=log,
@@ -159,6 +235,7 @@ def fake_openai_start(stack: Stack, name: str, *, ttft_ms: float, chunk_delay_ms
             f"--chunk-delay-ms={chunk_delay_ms}",
             f"--chunks={chunks}",
         ],
+        measured=False,
         pipe_stdout=True,
     )
     assert process.stdout is not None
@@ -170,7 +247,7 @@ def fake_openai_start(stack: Stack, name: str, *, ttft_ms: float, chunk_delay_ms
 
 
 def server_start(
-    stack: Stack, name: str, *, workers: int, env: dict[str, str] | None = None
+    stack: Stack, name: str, *, workers: int, env: dict[str, str] | None = None, app: str = ASGI_APP
 ) -> tuple[str, subprocess.Popen]:
     """Serve the project with uvicorn on a free port; its base URL and process."""
     port = free_port()
@@ -179,7 +256,7 @@ def server_start(
         [
             "-m",
             "uvicorn",
-            "orchestrator_studio.asgi:application",
+            app,
             "--host=127.0.0.1",
             f"--port={port}",
             f"--workers={workers}",
@@ -190,25 +267,48 @@ def server_start(
             "--backlog=4096",
         ],
         env,
+        measured=True,
     )
     base_url = f"http://127.0.0.1:{port}"
     wait_ready(f"{base_url}/readyz", process, name, stack.log_dir)
     return base_url, process
 
 
-def workers_start(stack: Stack, count: int, env: dict[str, str]) -> list[subprocess.Popen]:
+def workers_start(stack: Stack, name: str, count: int, env: dict[str, str]) -> list[subprocess.Popen]:
     return [
-        stack.start(f"runworker-{index}", ["manage.py", "runworker", "runs"], env) for index in range(count)
+        stack.start(f"{name}-runworker-{index}", ["manage.py", "runworker", "runs"], env, measured=True)
+        for index in range(count)
     ]
 
 
+def deployment_start(
+    stack: Stack, name: str, layout: Layout, *, app: str = ASGI_APP, env: dict[str, str] | None = None
+) -> Deployment:
+    """Serve the project as `layout` (the uvicorn server ready, its runworkers started)."""
+    env = {**(env or {}), "RUN_EXECUTOR": "worker" if layout.run_workers else "inline"}
+    base_url, server = server_start(stack, name, workers=layout.uvicorn_workers, env=env, app=app)
+    workers = workers_start(stack, name, layout.run_workers, env)
+    return Deployment(layout=layout, base_url=base_url, processes=[server, *workers])
+
+
+def deployment_stop(stack: Stack, deployment: Deployment) -> None:
+    for process in reversed(deployment.processes):
+        stack.stop(process)
+
+
 @contextlib.contextmanager
-def stack_running(database_url: str, redis_url: str, log_dir: Path, settings_module: str) -> Iterator[Stack]:
+def stack_running(
+    database_url: str, redis_url: str, log_dir: Path, settings_module: str, pinning: Pinning | None
+) -> Iterator[Stack]:
     """A migrated fresh database, a flushed Redis database, and every started process ended at exit."""
     database_recreate(database_url)
     redis_flush(redis_url)
     stack = Stack(
-        database_url=database_url, redis_url=redis_url, log_dir=log_dir, settings_module=settings_module
+        database_url=database_url,
+        redis_url=redis_url,
+        log_dir=log_dir,
+        settings_module=settings_module,
+        pinning=pinning,
     )
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
