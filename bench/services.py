@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 ASGI_APP = "orchestrator_studio.asgi:application"
 READY_TIMEOUT_SECONDS = 60
+MANAGE_CONNECT_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
 
 
@@ -68,10 +69,9 @@ class Layout:
     def parse(cls, text: str) -> "Layout":
         """`2` (2 uvicorn workers, inline executor) or `1+2` (1 uvicorn worker, 2 runworkers)."""
         uvicorn_workers, _, run_workers = text.partition("+")
-        layout = cls(int(uvicorn_workers), int(run_workers or 0))
-        if layout.uvicorn_workers < 1 or layout.run_workers < 0:
-            raise ValueError(f"not a layout: {text!r}")
-        return layout
+        if not uvicorn_workers.isdigit() or not (run_workers or "0").isdigit() or int(uvicorn_workers) < 1:
+            raise ValueError(f"not a layout: {text!r} (U or U+R, e.g. 2 or 1+2)")
+        return cls(int(uvicorn_workers), int(run_workers or 0))
 
     def __str__(self) -> str:
         return f"{self.uvicorn_workers}+{self.run_workers}" if self.run_workers else str(self.uvicorn_workers)
@@ -156,11 +156,12 @@ class Stack:
         return process
 
     def manage(self, *args: str) -> str:
-        """Run a management command against the stack's database; its stdout."""
+        """Run a management command against the stack's database; its stdout. (It may wait longer for a
+        connection than the servers do: a loaded machine must not end the benchmark before it starts.)"""
         result = subprocess.run(
             [PYTHON, "manage.py", *args],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, "DATABASE_CONNECT_TIMEOUT_SECONDS": str(MANAGE_CONNECT_TIMEOUT_SECONDS)},
             capture_output=True,
             text=True,
             timeout=300,
