@@ -8,6 +8,7 @@ import asyncio
 import os
 import platform
 import resource
+import secrets
 import sys
 import time
 from dataclasses import dataclass
@@ -48,10 +49,11 @@ HTTP_TIMEOUT_SECONDS = 60
 SCENARIO_TIMEOUT_SECONDS = 150
 REGISTRY_AGENTS = 50
 REGISTRY_CONCURRENCY = 16
-# The layout README.md's "Production" recommends (and `make serve` starts): every scenario runs on it.
-MAIN_LAYOUT = "2"
+# The layout README.md's "Production" recommends (and `make serve` starts), one uvicorn worker per core:
+# every scenario runs on it.
+MAIN_LAYOUT = str(os.cpu_count() or 1)
 # The layouts whose throughput is compared (U = uvicorn workers, inline executor; U+R = R runworkers too).
-COMPARED_LAYOUTS = "1,2,1+2"
+COMPARED_LAYOUTS = "1,2,1+1,1+2"
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "--layout",
         default=MAIN_LAYOUT,
         help="how the measured server runs: U uvicorn workers (inline executor), or U+R with R runworkers "
-        f"(worker executor); default {MAIN_LAYOUT}",
+        f"(worker executor); default {MAIN_LAYOUT}, one uvicorn worker per core",
     )
     parser.add_argument(
         "--layouts",
@@ -213,6 +215,8 @@ class Measurement:
         self.sizes: Sizes = args.sizes
         self.results = results
         self.profiler: ServerProfiler | None = None
+        self.instant_url = self.stream_url = ""
+        self.llm_configs_registered = False
 
     async def scenario(self, name: str, label: str, coroutine: Any) -> dict[str, Any]:
         """`step`, profiled on the main deployment when asked."""
@@ -240,10 +244,10 @@ class Measurement:
         """Run the chosen scenarios; each one's figures (or its error) land in `results` as soon as known."""
         args, sizes, results = self.args, self.sizes, self.results
         token = await asyncio.to_thread(self.stack.manage, "issue_token", "bench", "--create", "--staff")
-        instant_url = await asyncio.to_thread(
+        self.instant_url = instant_url = await asyncio.to_thread(
             fake_openai_start, self.stack, "fake-instant", ttft_ms=0, chunk_delay_ms=0, chunks=STREAM_CHUNKS
         )
-        stream_url = await asyncio.to_thread(
+        self.stream_url = await asyncio.to_thread(
             fake_openai_start,
             self.stack,
             "fake-stream",
@@ -251,13 +255,18 @@ class Measurement:
             chunk_delay_ms=STREAM_CHUNK_DELAY_MS,
             chunks=STREAM_CHUNKS,
         )
+        throughput: dict[str, dict[str, Any]] = {}
+        if "throughput" in args.scenarios:
+            # Each alone on the machine: a server of another layout would take queued runs at its sweeps.
+            for layout in args.layouts:
+                if layout != args.layout:
+                    throughput[layout.label] = await self.layout_throughput(layout, token)
         main = await self.main_deployment()
         async with (
             http_client(main.base_url, token, max(sizes.run_concurrency, REGISTRY_CONCURRENCY)) as http,
             openai.AsyncOpenAI(base_url=instant_url, api_key="sk-bench", max_retries=0) as llm,
         ):
-            await llm_config_register(http, "bench-instant", instant_url, default=True)
-            await llm_config_register(http, "bench-stream", stream_url, default=False)
+            await self.llm_configs_register(http)
             server = Server(base_url=main.base_url, token=token, http=http)
             if "round_trip" in args.scenarios:
                 results["round_trip"] = await self.scenario(
@@ -283,7 +292,12 @@ class Measurement:
             if args.anchor:
                 results["anchor"] = await self.anchor(llm, instant_url)
             if "throughput" in args.scenarios:
-                results["throughput"] = await self.throughput(main, server, token)
+                throughput[main.layout.label] = await self.scenario(
+                    "throughput",
+                    f"throughput ({main.layout.label})",
+                    scenarios.run_throughput(server, pids=main.pids, **self.throughput_options),
+                )
+                results["throughput"] = {layout.label: throughput[layout.label] for layout in args.layouts}
             if "registry" in args.scenarios:
                 results["registry"] = await self.scenario(
                     "registry",
@@ -314,46 +328,48 @@ class Measurement:
             ),
         )
 
-    async def throughput(self, main: Deployment, server: Server, token: str) -> dict[str, dict[str, Any]]:
-        """Runs per second of each compared layout: the main deployment, then one deployment per other
-        layout, started for it and stopped afterwards."""
-        sizes = self.sizes
-        options: dict[str, Any] = {
-            "seconds": sizes.run_seconds,
-            "concurrency": sizes.run_concurrency,
-            "warmup": sizes.warmup,
+    @property
+    def throughput_options(self) -> dict[str, Any]:
+        return {
+            "seconds": self.sizes.run_seconds,
+            "concurrency": self.sizes.run_concurrency,
+            "warmup": self.sizes.warmup,
             "database_url": self.stack.database_url,
         }
-        results: dict[str, dict[str, Any]] = {}
-        for layout in self.args.layouts:
-            if layout == main.layout:
-                results[layout.label] = await self.scenario(
-                    "throughput",
+
+    async def llm_configs_register(self, http: httpx.AsyncClient) -> None:
+        """Register the fakes as LLM configs through the first server started (they live in the database)."""
+        if not self.llm_configs_registered:
+            await llm_config_register(http, "bench-instant", self.instant_url, default=True)
+            await llm_config_register(http, "bench-stream", self.stream_url, default=False)
+            self.llm_configs_registered = True
+
+    async def layout_throughput(self, layout: Layout, token: str) -> dict[str, Any]:
+        """Runs per second of a layout other than the main one, served for it alone and stopped afterwards."""
+        try:
+            deployment = await asyncio.to_thread(deployment_start, self.stack, f"server-{layout}", layout)
+        except RuntimeError as exc:
+            return {"error": str(exc)[:300]}
+        try:
+            async with http_client(deployment.base_url, token, self.sizes.run_concurrency) as http:
+                await self.llm_configs_register(http)
+                return await step(
                     f"throughput ({layout.label})",
-                    scenarios.run_throughput(server, pids=main.pids, **options),
+                    scenarios.run_throughput(
+                        Server(base_url=deployment.base_url, token=token, http=http),
+                        pids=deployment.pids,
+                        **self.throughput_options,
+                    ),
                 )
-                continue
-            try:
-                deployment = await asyncio.to_thread(deployment_start, self.stack, f"server-{layout}", layout)
-            except RuntimeError as exc:
-                results[layout.label] = {"error": str(exc)[:300]}
-                continue
-            try:
-                async with http_client(deployment.base_url, token, sizes.run_concurrency) as http:
-                    other = Server(base_url=deployment.base_url, token=token, http=http)
-                    results[layout.label] = await step(
-                        f"throughput ({layout.label})",
-                        scenarios.run_throughput(other, pids=deployment.pids, **options),
-                    )
-            finally:
-                await asyncio.to_thread(deployment_stop, self.stack, deployment)
-        return results
+        finally:
+            await asyncio.to_thread(deployment_stop, self.stack, deployment)
 
     async def anchor(self, llm: openai.AsyncOpenAI, llm_url: str) -> dict[str, Any]:
         """The LiteLLM proxy's added round trip and first token, or why it could not be measured."""
+        master_key = f"sk-{secrets.token_hex(32)}"
         try:
             proxy_url, process = await asyncio.to_thread(
-                litellm_start, self.stack, llm_url=llm_url, model=MODEL
+                litellm_start, self.stack, llm_url=llm_url, model=MODEL, master_key=master_key
             )
         except AnchorUnavailable as exc:
             say(f"anchor LiteLLM: {exc}")
@@ -362,7 +378,12 @@ class Measurement:
             return await step(
                 "anchor (LiteLLM proxy)",
                 litellm_measure(
-                    llm, proxy_url, model=MODEL, samples=self.sizes.samples, warmup=self.sizes.warmup
+                    llm,
+                    proxy_url,
+                    master_key=master_key,
+                    model=MODEL,
+                    samples=self.sizes.samples,
+                    warmup=self.sizes.warmup,
                 ),
             )
         finally:

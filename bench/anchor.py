@@ -19,6 +19,7 @@ from bench.services import ROOT, Stack, free_port, wait_ready
 LITELLM_VENV = ROOT / "bench" / ".litellm"
 LITELLM_BIN = LITELLM_VENV / "bin" / "litellm"
 INSTALL_LOG = LITELLM_VENV / "install.log"
+STARTUP_TIMEOUT_SECONDS = 180
 # Only what a process needs to run: the project's DATABASE_URL would make the proxy reach for Postgres.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE")
 
@@ -32,8 +33,9 @@ def litellm_version() -> str:
     return stamps[-1].name.removeprefix(".installed-") if stamps else "?"
 
 
-def litellm_start(stack: Stack, *, llm_url: str, model: str) -> tuple[str, subprocess.Popen]:
-    """Start the LiteLLM proxy in front of `llm_url`; its base URL (ending in /v1) and process."""
+def litellm_start(stack: Stack, *, llm_url: str, model: str, master_key: str) -> tuple[str, subprocess.Popen]:
+    """Start the LiteLLM proxy in front of `llm_url`, requests authenticated by `master_key`; its base URL
+    (ending in /v1) and process."""
     if not LITELLM_BIN.exists():
         reason = "not installed: `make bench ANCHOR=litellm` installs it into bench/.litellm"
         if INSTALL_LOG.exists():
@@ -63,7 +65,13 @@ def litellm_start(stack: Stack, *, llm_url: str, model: str) -> tuple[str, subpr
     )
     port = free_port()
     env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
-    env |= {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR", "PYTHONUNBUFFERED": "1"}
+    env |= {
+        # It refuses to start without a key; requests then carry it, as ours carry an API token.
+        "LITELLM_MASTER_KEY": master_key,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+        "PYTHONUNBUFFERED": "1",
+    }
     process = stack.start(
         "litellm",
         ["--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
@@ -74,7 +82,9 @@ def litellm_start(stack: Stack, *, llm_url: str, model: str) -> tuple[str, subpr
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(f"{base_url}/health/liveliness", process, "litellm", stack.log_dir)
+        wait_ready(
+            f"{base_url}/health/liveliness", process, "litellm", stack.log_dir, STARTUP_TIMEOUT_SECONDS
+        )
     except RuntimeError as exc:
         stack.stop(process)
         raise AnchorUnavailable(f"did not start: {exc}") from exc
@@ -82,10 +92,10 @@ def litellm_start(stack: Stack, *, llm_url: str, model: str) -> tuple[str, subpr
 
 
 async def litellm_measure(
-    llm: openai.AsyncOpenAI, proxy_url: str, *, model: str, samples: int, warmup: int
+    llm: openai.AsyncOpenAI, proxy_url: str, *, master_key: str, model: str, samples: int, warmup: int
 ) -> dict[str, Any]:
     """Added round trip and first token of the proxy, each against direct SDK calls to the same fake."""
-    async with openai.AsyncOpenAI(base_url=proxy_url, api_key="sk-bench", max_retries=0) as proxy:
+    async with openai.AsyncOpenAI(base_url=proxy_url, api_key=master_key, max_retries=0) as proxy:
         round_trip = await paired(
             sdk_completion(llm, model),
             sdk_completion(proxy, model),

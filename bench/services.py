@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psutil
 import psycopg
 import redis
 from cryptography.fernet import Fernet
@@ -211,8 +212,10 @@ def redis_flush(redis_url: str) -> None:
         client.close()
 
 
-def wait_ready(url: str, process: subprocess.Popen, name: str, log_dir: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+def wait_ready(
+    url: str, process: subprocess.Popen, name: str, log_dir: Path, timeout: float = READY_TIMEOUT_SECONDS
+) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}; see {log_dir / name}.log")
@@ -220,7 +223,7 @@ def wait_ready(url: str, process: subprocess.Popen, name: str, log_dir: Path) ->
             if httpx.get(url, timeout=2).status_code == 200:
                 return
         time.sleep(0.2)
-    raise RuntimeError(f"{name} was not ready within {READY_TIMEOUT_SECONDS} s; see {log_dir / name}.log")
+    raise RuntimeError(f"{name} was not ready within {timeout:.0f} s; see {log_dir / name}.log")
 
 
 def fake_openai_start(stack: Stack, name: str, *, ttft_ms: float, chunk_delay_ms: float, chunks: int) -> str:
@@ -282,6 +285,19 @@ def workers_start(stack: Stack, name: str, count: int, env: dict[str, str]) -> l
     ]
 
 
+def wait_listening(process: subprocess.Popen, port: int, name: str, log_dir: Path) -> None:
+    """Wait until `process` holds a connection to `port` (a runworker listening on the channel layer)."""
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}; see {log_dir / name}.log")
+        with contextlib.suppress(psutil.Error):
+            if any(c.raddr and c.raddr.port == port for c in psutil.Process(process.pid).net_connections()):
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} was not listening within {READY_TIMEOUT_SECONDS} s; see {log_dir / name}.log")
+
+
 def deployment_start(
     stack: Stack, name: str, layout: Layout, *, app: str = ASGI_APP, env: dict[str, str] | None = None
 ) -> Deployment:
@@ -289,6 +305,9 @@ def deployment_start(
     env = {**(env or {}), "RUN_EXECUTOR": "worker" if layout.run_workers else "inline"}
     base_url, server = server_start(stack, name, workers=layout.uvicorn_workers, env=env, app=app)
     workers = workers_start(stack, name, layout.run_workers, env)
+    redis_port = urlsplit(stack.redis_url).port or 6379
+    for index, worker in enumerate(workers):
+        wait_listening(worker, redis_port, f"{name}-runworker-{index}", stack.log_dir)
     return Deployment(layout=layout, base_url=base_url, processes=[server, *workers])
 
 
