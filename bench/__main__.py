@@ -49,9 +49,6 @@ HTTP_TIMEOUT_SECONDS = 60
 SCENARIO_TIMEOUT_SECONDS = 150
 REGISTRY_AGENTS = 50
 REGISTRY_CONCURRENCY = 16
-# The layout README.md's "Production" recommends (and `make serve` starts), one uvicorn worker per core:
-# every scenario runs on it.
-MAIN_LAYOUT = str(os.cpu_count() or 1)
 # The layouts whose throughput is compared (U = uvicorn workers, inline executor; U+R = R runworkers too).
 COMPARED_LAYOUTS = "1,2,1+1,1+2"
 
@@ -96,9 +93,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     parser.add_argument(
         "--layout",
-        default=MAIN_LAYOUT,
         help="how the measured server runs: U uvicorn workers (inline executor), or U+R with R runworkers "
-        f"(worker executor); default {MAIN_LAYOUT}, one uvicorn worker per core",
+        "(worker executor); default one uvicorn worker per core it has (the production layout)",
     )
     parser.add_argument(
         "--layouts",
@@ -147,13 +143,19 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     try:
-        args.layout = Layout.parse(args.layout)
-        layouts = [Layout.parse(text) for text in args.layouts.split(",")]
         args.pinning = Pinning.split(os.cpu_count() or 1) if args.pin else None
+        args.layout = Layout.parse(args.layout or str(server_cpus(args.pinning)))
+        layouts = [Layout.parse(text) for text in args.layouts.split(",")]
     except ValueError as exc:
         parser.error(str(exc))
     args.layouts = list(dict.fromkeys([args.layout, *layouts]))
     return args
+
+
+def server_cpus(pinning: Pinning | None) -> int:
+    """The CPUs the measured servers may use: all of them, or those pinning leaves them."""
+    cpus = os.cpu_count() or 1
+    return cpus if pinning is None else cpus - 1
 
 
 def open_files_limit_raise() -> int:
