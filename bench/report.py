@@ -65,7 +65,8 @@ def _streams_rows(runs: list[dict[str, Any]]) -> list[Row]:
         )
         detail = (
             f"completed {figures['completed']}/{figures['clients']}, lost {figures['lost_events']}, "
-            f"out of order {figures['out_of_order_events']}, content errors {figures['content_mismatches']}"
+            f"out of order {figures['out_of_order_events']}, content errors {figures['content_mismatches']}, "
+            f"run again {figures.get('retried_runs', 0)}"
         )
         rows.append(
             (

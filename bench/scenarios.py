@@ -225,15 +225,20 @@ class StreamClient:
 
 
 def _stream_check(client: StreamClient, expected_content: str) -> dict[str, Any]:
-    """Lost and out-of-order events of one run, and whether its deltas make its final content."""
-    seqs = [event["seq"] for _, event in client.events if "seq" in event]
+    """Lost and out-of-order events of one run, whether it was run again, and whether its deltas make its
+    final content (counting from its last `run.retrying`, where clients reset the message text)."""
+    events = [event for _, event in client.events]
+    seqs = [event["seq"] for event in events if "seq" in event]
     out_of_order = sum(1 for a, b in itertools.pairwise(seqs) if b <= a)
     missing = sorted(set(range(1, max(seqs, default=0) + 1)) - set(seqs))
-    deltas = "".join(e["delta"] for _, e in client.events if e["type"] == "message.delta")
-    finals = [e["content"] for _, e in client.events if e["type"] == "message.completed"]
+    retries = [index for index, event in enumerate(events) if event["type"] == "run.retrying"]
+    last_attempt = events[retries[-1] + 1 :] if retries else events
+    deltas = "".join(e["delta"] for e in last_attempt if e["type"] == "message.delta")
+    finals = [e["content"] for e in last_attempt if e["type"] == "message.completed"]
     return {
         "missing": missing,
         "out_of_order": out_of_order,
+        "retried": bool(retries),
         "content_ok": finals == [deltas] and deltas == expected_content,
     }
 
@@ -295,7 +300,7 @@ def _streams_figures(
     lags: list[float] = []
     first_deltas: list[float] = []
     overruns: list[float] = []
-    lost = out_of_order = bad_content = completed = 0
+    lost = out_of_order = bad_content = completed = retried = 0
     loss_examples: list[dict[str, Any]] = []
     for stream in streams:
         if stream.socket is None:
@@ -308,6 +313,7 @@ def _streams_figures(
                 {"missing_seqs": check["missing"], "received": len(stream.events), "end": terminal_type}
             )
         out_of_order += check["out_of_order"]
+        retried += check["retried"]
         for arrival, event in stream.events:
             if "created_at" in event:
                 lags.append(arrival - datetime.fromisoformat(event["created_at"]).timestamp())
@@ -330,6 +336,7 @@ def _streams_figures(
         "lost_events": lost,
         "out_of_order_events": out_of_order,
         "content_mismatches": bad_content,
+        "retried_runs": retried,
         "event_lag": summary_ms(lags),
         "first_delta": summary_ms(first_deltas),
         "run_overrun": summary_ms(overruns),
