@@ -96,6 +96,8 @@ class FakeA2AAgent:
         self._lock = threading.Lock()
         self._seen: list[tuple[str, str]] = []
         self._app: Starlette | None = None
+        self._handler: DefaultRequestHandler | None = None
+        self._forgotten: list[DefaultRequestHandler] = []
 
     @property
     def context_ids(self) -> list[str]:
@@ -112,8 +114,18 @@ class FakeA2AAgent:
             self._seen.append((context_id, task_id))
 
     def restart(self) -> None:
-        """Forget every task, as an agent restarted without a durable task store does."""
+        """Forget every task, as an agent restarted without a durable task store does. The old handler's
+        tasks are drained on the server's own loop before the next request (`aclose`): dropped while
+        suspended, they would be closed by the garbage collector in whatever thread it runs, and their
+        queue's shutdown can then wait forever on a lock."""
+        if self._handler is not None:
+            self._forgotten.append(self._handler)
         self._app = None
+        self._handler = None
+
+    async def _drain_forgotten(self) -> None:
+        while self._forgotten:
+            await self._forgotten.pop().aclose()
 
     def card(self) -> AgentCard:
         return AgentCard(
@@ -156,6 +168,7 @@ class FakeA2AAgent:
         handler = DefaultRequestHandler(
             agent_executor=_Executor(self), task_store=InMemoryTaskStore(), agent_card=card
         )
+        self._handler = handler
         routes: list[Any] = create_jsonrpc_routes(handler, "/a2a", enable_v0_3_compat=self.legacy_card)
         if self.legacy_card:
             legacy = self._legacy_card()
@@ -169,8 +182,12 @@ class FakeA2AAgent:
         return Starlette(routes=routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
+        await self._drain_forgotten()
         if self._app is None:
             self._app = self._build()
         if scope["path"].startswith("/a2a"):
@@ -181,3 +198,15 @@ class FakeA2AAgent:
                 return
             self.last_token = authorization.removeprefix("Bearer ")
         await self._app(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """At shutdown, every task still open (an input-required one, say) is drained on this loop."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.restart()
+                await self._drain_forgotten()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

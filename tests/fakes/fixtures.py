@@ -110,7 +110,7 @@ def make_fake_a2a():
 
         def make(**options) -> FakeA2AAgent:
             agent = FakeA2AAgent(token=f"a2a-token-{secrets.token_hex(12)}", **options)
-            agent.base_url = stack.enter_context(serve(agent))
+            agent.base_url = stack.enter_context(serve(agent, lifespan="on"))
             return agent
 
         yield make
