@@ -5,6 +5,7 @@ Every failure talking to the LLM becomes `LLMFailure(code, message)`; the messag
 connector from facts only (status, error type, origin), never from the SDK's text, which can quote a key.
 """
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -83,30 +84,55 @@ def _usage(raw: Any) -> Usage:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
 
 
-async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The `data` of each server-sent event in `lines` (the text/event-stream format: `data:` lines, joined,
-    end at a blank line; comments and other fields ignored), up to OpenAI's `[DONE]`."""
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                joined = "\n".join(data)
-                data.clear()
-                if joined.startswith("[DONE]"):
+CHAT_COMPLETIONS_PATH = "/chat/completions"
+JSON_CONTENT = {"Content-Type": "application/json"}
+
+
+def _event_data(block: bytes) -> bytes | None:
+    lines = [
+        line[6:] if line.startswith(b"data: ") else line[5:]
+        for line in block.split(b"\n")
+        if line.startswith(b"data:")
+    ]
+    return b"\n".join(lines) if lines else None
+
+
+def _line_ends_normalised(buffer: bytearray) -> bytearray:
+    """`\r\n` and `\r` as `\n` (a `\r` at the very end waits: its `\n` may be in the next piece)."""
+    if b"\r" not in buffer:
+        return buffer
+    held = b"\r" if buffer.endswith(b"\r") else b""
+    body = bytes(buffer[: len(buffer) - len(held)]).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return bytearray(body + held)
+
+
+async def sse_data(raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The `data` of each server-sent event in the byte stream `raw` (the text/event-stream format: `data:`
+    lines, joined, end at a blank line; comments and other fields ignored), up to OpenAI's `[DONE]`."""
+    buffer = bytearray()
+    async for piece in raw:
+        buffer = _line_ends_normalised(buffer + piece)
+        start = 0
+        while (end := buffer.find(b"\n\n", start)) >= 0:
+            data = _event_data(bytes(buffer[start:end]))
+            start = end + 2
+            if data is not None:
+                if data.startswith(b"[DONE]"):
                     return
-                yield joined
-        elif line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-    if data and not data[0].startswith("[DONE]"):
-        yield "\n".join(data)
+                yield data
+        del buffer[:start]
+    # An event the stream ended without its blank line.
+    data = _event_data(bytes(_line_ends_normalised(buffer)).rstrip(b"\r"))
+    if data is not None and not data.startswith(b"[DONE]"):
+        yield data
 
 
-async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
+async def _chunks(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:
     """The JSON chunks of a streamed completion, parsed as plain dicts (no model object per chunk). An
     error sent in the stream, or a connection that fails mid-way, raises the SDK's error for it."""
-    request = response.http_response.request
+    request = response.request
     try:
-        async for data in sse_data(response.iter_lines()):
+        async for data in sse_data(response.aiter_bytes()):
             chunk = orjson.loads(data)
             if isinstance(chunk, dict) and chunk.get("error"):
                 error = chunk["error"]
@@ -124,6 +150,21 @@ async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
         raise openai.APIConnectionError(request=request) from exc
 
 
+async def _stream_open(client: openai.AsyncOpenAI, request: dict[str, Any]) -> httpx2.Response:
+    """POST a streamed completion through the SDK's client (its retries, timeouts, status errors and
+    guarded transport) with the body encoded here (orjson, no typed request params built) and the response
+    left unread, to be parsed by `_chunks`. (`cast_to=httpx2.Response`: the SDK hands back the response.)"""
+    response = await client.post(
+        CHAT_COMPLETIONS_PATH,
+        cast_to=httpx2.Response,
+        content=orjson.dumps(request),
+        options={"headers": JSON_CONTENT},
+        stream=True,
+        stream_cls=openai.AsyncStream[Any],
+    )
+    return cast(httpx2.Response, response)
+
+
 async def llm_turn_stream(
     *,
     client: openai.AsyncOpenAI,
@@ -136,8 +177,9 @@ async def llm_turn_stream(
 ) -> LLMTurn:
     """Stream one completion. Raises `LLMFailure` for anything the LLM or the way to it did wrong.
 
-    The SDK makes the request (its retries, errors and guarded transport); the stream itself is read as
-    raw server-sent events and parsed with orjson, which costs a fraction of a typed object per chunk."""
+    The SDK's client sends the request (its retries, errors and guarded transport) with a body encoded by
+    orjson; the stream itself is read as raw server-sent events and parsed with orjson, which costs a
+    fraction of the SDK's typed request params and model object per chunk."""
     turn = LLMTurn()
     parts: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
@@ -151,8 +193,9 @@ async def llm_turn_stream(
     if tools:
         request["tools"] = tools
     try:
+        response = await _stream_open(client, request)
         # Leaving the block (also by cancellation) closes the HTTP response: the call is abandoned.
-        async with client.chat.completions.with_streaming_response.create(**request) as response:
+        async with contextlib.aclosing(response):
             async for chunk in _chunks(response):
                 if chunk.get("usage"):
                     turn.usage = _usage(chunk["usage"])
