@@ -2,6 +2,9 @@
 single channel, joins a thread's group while anything in the process follows that thread, and fans each
 event out to the local followers (websockets, SSE streams, /v1/chat waits).
 
+The events this event loop publishes itself reach its followers directly (`events_broadcast`), and come
+back from the channel layer only to be skipped (they carry the hub's `origin`).
+
 A follower's queue is bounded: one that falls behind loses live events, never blocks the others, and fills
 the gap from the store when it notices the jump in `seq` (`threads.follow`).
 """
@@ -10,11 +13,18 @@ import asyncio
 import contextvars
 import logging
 import threading
+import uuid
 import weakref
 from typing import Any
 from uuid import UUID
 
-from threads.engine.broadcast import RUN_EVENT, events_layer, thread_group
+from threads.engine.broadcast import (
+    RUN_EVENT,
+    RUN_EVENTS,
+    events_layer,
+    local_followers_register,
+    thread_group,
+)
 from threads.engine.events import Event
 
 logger = logging.getLogger(__name__)
@@ -45,6 +55,7 @@ class Subscription:
 class EventHub:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
+        self.origin = uuid.uuid4().hex
         self.layer = events_layer()
         self.channel: str | None = None
         # Weak: a subscription its follower dropped without closing (a stream never started) goes away.
@@ -52,6 +63,7 @@ class EventHub:
         # Joining and leaving groups one at a time keeps `group_add` and `group_discard` in order.
         self._membership = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        local_followers_register(loop, self)
 
     async def subscribe(self, thread_id: UUID | str) -> Subscription:
         subscription = Subscription(self, thread_group(thread_id))
@@ -100,8 +112,19 @@ class EventHub:
                 logger.warning("Receiving run events failed: %s", type(exc).__name__)
                 await asyncio.sleep(RECEIVE_RETRY_SECONDS)
                 continue
-            if message.get("type") == RUN_EVENT and isinstance(message.get("event"), dict):
-                self.fan_out(message["event"])
+            self.receive_message(message)
+
+    def receive_message(self, message: dict[str, Any]) -> None:
+        """A channel layer message: events to fan out, unless this hub published them (its followers
+        have them already)."""
+        if message.get("origin") == self.origin:
+            return
+        if message.get("type") == RUN_EVENTS and isinstance(message.get("events"), list):
+            for event in message["events"]:
+                if isinstance(event, dict):
+                    self.fan_out(event)
+        elif message.get("type") == RUN_EVENT and isinstance(message.get("event"), dict):
+            self.fan_out(message["event"])
 
 
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventHub]" = weakref.WeakKeyDictionary()

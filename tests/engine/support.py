@@ -50,12 +50,12 @@ class GroupListener:
             message = await self._layer.receive(self._channel)
             if message["type"] == STOP:
                 return
-            event = message["event"]
-            self.events.append(event)
-            if event["type"] == "message.delta":
-                self.first_delta.set()
-            if event["type"] in TERMINAL_EVENT_TYPES:
-                self.terminal.set()
+            for event in message["events"]:
+                self.events.append(event)
+                if event["type"] == "message.delta":
+                    self.first_delta.set()
+                if event["type"] in TERMINAL_EVENT_TYPES:
+                    self.terminal.set()
 
     async def wait_terminal(self, timeout: float = 15) -> dict[str, Any]:
         await asyncio.wait_for(self.terminal.wait(), timeout)

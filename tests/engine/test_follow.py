@@ -8,7 +8,15 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from threads import services
-from threads.engine.broadcast import event_broadcast, event_build
+from threads.engine.broadcast import (
+    RUN_EVENTS,
+    event_broadcast,
+    event_build,
+    events_broadcast,
+    events_layer,
+    thread_group,
+)
+from threads.event_hub import event_hub
 from threads.follow import EventCursor, RunFollower
 from threads.models import RunEvent
 
@@ -74,3 +82,24 @@ async def test_a_follower_of_a_finished_run_ends_after_replaying_it(llm, user):
     events = await asyncio.wait_for(follow(), 10)
 
     assert [(e["seq"], e["type"]) for e in events] == [(1, "run.created"), (2, "run.cancelled")]
+
+
+async def test_what_a_process_publishes_reaches_its_own_followers_at_once_and_only_once(llm, user):
+    thread = await sync_to_async(services.thread_create)(owner=user, title="local")
+    run = await sync_to_async(services.run_create)(thread=thread, task="go", options={})
+    subscription = await event_hub().subscribe(thread.id)
+    try:
+        flushed = [await store(run, thread, 2, delta="a"), await store(run, thread, 3, delta="b")]
+        await events_broadcast(flushed)
+        # Already there: no round trip through the channel layer.
+        assert [subscription.queue.get_nowait()["seq"] for _ in flushed] == [2, 3]
+
+        # Another process's events arrive through the channel layer; ours, sent before them, came back
+        # the same way and were skipped.
+        elsewhere = await store(run, thread, 4, delta="c")
+        message = {"type": RUN_EVENTS, "origin": "another process", "events": [elsewhere]}
+        await events_layer().group_send(thread_group(thread.id), message)
+        assert (await asyncio.wait_for(subscription.get(), 10))["seq"] == 4
+        assert subscription.queue.empty()
+    finally:
+        await subscription.close()

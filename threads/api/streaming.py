@@ -228,11 +228,18 @@ def chat_answer(run: Run, events: list[Event]) -> dict[str, Any]:
     }
 
 
+def _chat_input(
+    user: AbstractBaseUser | AnonymousUser, body: dict[str, Any]
+) -> tuple[dict[str, Any], Thread]:
+    """The validated /v1/chat input and its thread, in one step on a thread (both may read the database)."""
+    data = validated(ChatSerializer, body)
+    return data, _chat_thread(user, data)
+
+
 @async_api_view
 @require_POST
 async def chat(request: HttpRequest) -> HttpResponseBase:
-    data = await sync_to_async(validated)(ChatSerializer, json_body(request))
-    thread = await sync_to_async(_chat_thread)(request.user, data)
+    data, thread = await sync_to_async(_chat_input)(request.user, json_body(request))
     # Subscribed before the run exists: every event of the run then arrives live (gaps are filled from
     # the store), so the answer needs no read of the store.
     subscription = await event_hub().subscribe(thread.id)

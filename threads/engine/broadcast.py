@@ -1,12 +1,17 @@
 """Events to the thread groups: how a stored event reaches every process that follows the thread.
 
-Run events travel on the `events` channel layer (pub/sub on Redis, see settings.CHANNEL_LAYERS) as
-`{"type": "run.event", "event": ...}` to the group `thread.<uuid>`. Delivery is at most once: every event
-is stored before it is sent, and followers fill any gap from the store (`threads.follow`).
+Events published together (a flush of the event writer) go out as one message per thread: to the
+followers in the publishing event loop at once (its hub, `threads.event_hub`, registers here), and on the
+`events` channel layer (pub/sub on Redis, see settings.CHANNEL_LAYERS) as
+`{"type": "run.events", "events": [...], "origin": ...}` to the group `thread.<uuid>` for every other
+process (the publishing hub skips its own). Delivery is at most once: every event is stored before it is
+sent, and followers fill any gap from the store (`threads.follow`).
 """
 
+import asyncio
 import logging
-from typing import Any
+import weakref
+from typing import Any, Protocol
 from uuid import UUID
 
 from asgiref.sync import async_to_sync
@@ -20,7 +25,24 @@ logger = logging.getLogger(__name__)
 # The channel layer alias of run events (settings.CHANNEL_LAYERS): pub/sub on Redis, kept apart from the
 # `default` layer that wakes run workers.
 EVENTS_LAYER = "events"
+RUN_EVENTS = "run.events"
+# One event alone: what a process before batched publishing sent (still understood while they run).
 RUN_EVENT = "run.event"
+
+
+class LocalFollowers(Protocol):
+    """The followers of one event loop (its event hub): fed directly by what that loop publishes."""
+
+    origin: str
+
+    def fan_out(self, event: Event) -> None: ...
+
+
+_local: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalFollowers]" = weakref.WeakKeyDictionary()
+
+
+def local_followers_register(loop: asyncio.AbstractEventLoop, followers: LocalFollowers) -> None:
+    _local[loop] = followers
 
 
 def thread_group(thread_id: UUID | str) -> str:
@@ -43,13 +65,27 @@ def event_build(*, type: str, thread_id: UUID | str, run_id: UUID | str, seq: in
     }
 
 
+async def events_broadcast(events: list[Event]) -> None:
+    """Send stored events (in order) to their threads' groups: this event loop's followers get them at once,
+    other processes one channel layer message per thread. A channel layer failure loses only the live
+    copies: the events are stored, and followers fill gaps from the store."""
+    local = _local.get(asyncio.get_running_loop())
+    if local is not None:
+        for event in events:
+            local.fan_out(event)
+    by_thread: dict[str, list[Event]] = {}
+    for event in events:
+        by_thread.setdefault(event["thread_id"], []).append(event)
+    message = {"type": RUN_EVENTS, "origin": local.origin if local is not None else ""}
+    for thread_id, batch in by_thread.items():
+        try:
+            await events_layer().group_send(thread_group(thread_id), {**message, "events": batch})
+        except Exception:
+            logger.warning("Could not send %d events of thread %s", len(batch), thread_id)
+
+
 async def event_broadcast(event: Event) -> None:
-    """Send a stored event to its thread's group. A channel layer failure loses only the live copy:
-    the event is stored, and followers fill gaps from the store."""
-    try:
-        await events_layer().group_send(thread_group(event["thread_id"]), {"type": RUN_EVENT, "event": event})
-    except Exception:
-        logger.warning("Could not send event %s #%s of run %s", event["type"], event["seq"], event["run_id"])
+    await events_broadcast([event])
 
 
 def event_broadcast_sync(event: Event) -> None:

@@ -24,7 +24,7 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
-from threads.engine.broadcast import event_broadcast
+from threads.engine.broadcast import events_broadcast
 from threads.engine.db import connection_release
 from threads.engine.events import Event
 from threads.models import RunEvent
@@ -139,10 +139,12 @@ class EventWriter:
                     write.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
             raise
         self.flushes += 1
+        # Published together (one message per thread), in the order written, before any writer returns.
+        await events_broadcast(
+            [event for write, (ok, _) in zip(writes, outcomes, strict=True) if ok for event in write.stored]
+        )
         for write, (ok, value) in zip(writes, outcomes, strict=True):
             if ok:
-                for event in write.stored:
-                    await event_broadcast(event)
                 write.done.set_result(value)
             else:
                 write.done.set_exception(value)
