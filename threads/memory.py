@@ -191,25 +191,36 @@ class ContextPlan:
 
 
 def context_plan(
-    *, thread_id: UUID, options: dict[str, Any], use_memory: bool = True, current_run_id: UUID | None = None
+    *,
+    thread_id: UUID,
+    options: dict[str, Any],
+    use_memory: bool = True,
+    current_run_id: UUID | None = None,
+    new_thread_messages: list[Message] | None = None,
 ) -> ContextPlan:
     """The context of the thread's next LLM call, from stored messages; no LLM call is made.
 
     With `use_memory` false only the messages of `current_run_id` are sent (this turn alone).
+    `new_thread_messages`: every message of a thread created with this run (it has no summary): nothing
+    is read from the store.
     """
     budget = settings.MEMORY_CONTEXT_TOKENS
     plan = ContextPlan(system=system_prompt(options), note=context_note(options), summary="", turns=[])
     plan.budget_tokens = budget
-    rows = Message.objects.filter(thread_id=thread_id).order_by("created_at", "id")
-    if not use_memory:
-        this_turn = rows.filter(run_id=current_run_id) if current_run_id is not None else rows.none()
-        plan.turns = _turns(_well_formed(list(this_turn)))
-        return plan
-    summary = ThreadSummary.objects.filter(thread_id=thread_id).first()
-    if summary is not None:
-        plan.summary = summary.content
-        rows = rows.filter(created_at__gt=summary.covers_until)
-    turns = _turns(_well_formed(list(rows)))
+    if new_thread_messages is not None:
+        known = [m for m in new_thread_messages if use_memory or m.run_id == current_run_id]
+        turns = _turns(_well_formed(known))
+    else:
+        rows = Message.objects.filter(thread_id=thread_id).order_by("created_at", "id")
+        if not use_memory:
+            this_turn = rows.filter(run_id=current_run_id) if current_run_id is not None else rows.none()
+            plan.turns = _turns(_well_formed(list(this_turn)))
+            return plan
+        summary = ThreadSummary.objects.filter(thread_id=thread_id).first()
+        if summary is not None:
+            plan.summary = summary.content
+            rows = rows.filter(created_at__gt=summary.covers_until)
+        turns = _turns(_well_formed(list(rows)))
     fixed = sum(message_tokens({"content": text}) for text in (plan.system, plan.note or "", plan.summary))
     if fixed + sum(turn.tokens for turn in turns) <= budget:
         plan.turns = turns

@@ -20,7 +20,7 @@ from registry.models import LLMConfig
 from registry.selectors import llm_config_default
 from threads import executors
 from threads.approvals import Decision, DecisionsApplied, decisions_apply
-from threads.engine.broadcast import event_broadcast, event_broadcast_sync, event_build
+from threads.engine.broadcast import event_broadcast, event_broadcast_sync, event_build, events_broadcast
 from threads.engine.control import CANCEL, SUPERSEDED, worker_identity
 from threads.engine.db import connection_release
 from threads.engine.events import RUN_CANCELLED, RUN_CREATED, RUN_FAILED, Event
@@ -129,9 +129,10 @@ def _run_create_once(
 ) -> tuple[Run, list[Event], Claim | None]:
     now = timezone.now()
     released: list[Event] = []
+    new_thread = thread._state.adding
     try:
         with transaction.atomic():
-            if thread._state.adding:
+            if new_thread:
                 # A thread made for this run (/v1/chat): created with it.
                 thread.save(force_insert=True)
             else:
@@ -159,24 +160,35 @@ def _run_create_once(
                 llm_config=config,
                 llm_model=config.model,
             )
+            if worker_id is not None:
+                # Claimed for this process at once: stored in progress (nobody sees it before the commit).
+                run.status = Run.Status.IN_PROGRESS
+                run.started_at = run.heartbeat_at = now
+                run.worker_id = worker_id
             run.save(force_insert=True)
-            Message.objects.create(thread=thread, run=run, role=Message.Role.USER, content=task, parts=parts)
+            queued = run
+            if worker_id is not None:
+                # The caller keeps the run as created (queued, as `run.created` says); the executor gets
+                # the one stored.
+                queued = copy.copy(run)
+                queued.status, queued.started_at, queued.heartbeat_at, queued.worker_id = (
+                    Run.Status.QUEUED,
+                    None,
+                    None,
+                    "",
+                )
+            message = Message.objects.create(
+                thread=thread, run=run, role=Message.Role.USER, content=task, parts=parts
+            )
             created = event_build(
                 type=RUN_CREATED, thread_id=thread.pk, run_id=run.pk, seq=1, status="queued"
             )
             events = [created]
             claim = None
             if worker_id is not None:
-                # Claimed for this process at once. The caller keeps the run as created (queued, as
-                # `run.created` says); the executor gets its own copy, in progress.
-                Run.objects.filter(pk=run.pk).update(
-                    status=Run.Status.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
+                claim = run_claim_finish(
+                    run, next_seq=2, new_thread_messages=[message] if new_thread else None
                 )
-                claimed = copy.copy(run)
-                claimed.status = Run.Status.IN_PROGRESS
-                claimed.started_at = claimed.heartbeat_at = now
-                claimed.worker_id = worker_id
-                claim = run_claim_finish(claimed, next_seq=2)
                 if claim.in_progress is not None:
                     events.append(claim.in_progress)
             RunEvent.objects.bulk_create(
@@ -185,7 +197,7 @@ def _run_create_once(
     except IntegrityError as exc:
         # Another request created the thread's active run between our check and insert.
         raise Conflict("This thread already has a run in progress.", code="run_active") from exc
-    return run, [*released, *events], claim
+    return queued, [*released, *events], claim
 
 
 def _run_create(
@@ -238,8 +250,7 @@ async def run_start(
     run, events, claim = await sync_to_async(_run_create)(
         thread=thread, task=task, options=options, worker_id=worker_id, parts=parts
     )
-    for event in events:
-        await event_broadcast(event)
+    await events_broadcast(events)
     try:
         await executors.run_dispatch(run_id=run.id, claim=claim)
     except Exception as exc:

@@ -133,9 +133,10 @@ class Claim:
     resume: bool = False
 
 
-def run_claim_finish(run: Run, next_seq: int) -> Claim:
+def run_claim_finish(run: Run, next_seq: int, new_thread_messages: list[Message] | None = None) -> Claim:
     """The rest of a claim, inside the claiming transaction (the run row is already marked in progress):
-    `run.in_progress` built (the caller stores it with its other rows) and the context read."""
+    `run.in_progress` built (the caller stores it with its other rows) and the context read (none for a
+    thread created with the run: `new_thread_messages` are all it holds)."""
     if run.cancel_requested:
         return Claim(run=run, next_seq=next_seq, in_progress=None, context=None)
     if run.approval_pauses:
@@ -155,6 +156,7 @@ def run_claim_finish(run: Run, next_seq: int) -> Claim:
         options=run.options,
         use_memory=run.options.get("use_memory", True),
         current_run_id=run.id,
+        new_thread_messages=new_thread_messages,
     )
     return Claim(
         run=run,
