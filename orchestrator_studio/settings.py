@@ -234,10 +234,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
-    # The agent's async views (execute, SSE stream, /v1/chat) are plain Django views: documented by a hook.
+    # The agent's async views (execute, SSE stream, /v1/chat) and the doors are not DRF views: documented by
+    # hooks.
     "POSTPROCESSING_HOOKS": [
         "threads.api.openapi.add_async_views",
         "drf_spectacular.hooks.postprocess_schema_enums",
+        # Last: its schemas are JSON Schema as written, with no enums for drf-spectacular to name.
+        "doors.openapi.add_door_paths",
     ],
     "ENUM_NAME_OVERRIDES": {
         "ThreadStatusEnum": "threads.models.Thread.Status",

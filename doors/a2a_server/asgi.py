@@ -22,4 +22,4 @@ def a2a_door() -> ASGIApp:
     routes = create_jsonrpc_routes(
         RunRequestHandler(), JSONRPC_PATH, context_builder=TokenUserContextBuilder()
     )
-    return token_required(Starlette(routes=routes))
+    return token_required(Starlette(routes=routes), json_only=True)

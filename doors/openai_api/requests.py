@@ -158,8 +158,9 @@ def _conversation(messages: Any) -> tuple[str | None, list[EarlierMessage], Earl
                     f"{param}.role",
                 )
             raise _invalid("'role' must be one of system, developer, user, assistant.", f"{param}.role")
-        if message.get("tool_calls") or message.get("function_call"):
-            raise _unsupported("Client-side tool calls are not supported.", f"{param}.tool_calls")
+        for name in ("tool_calls", "function_call"):
+            if message.get(name) not in (None, []):
+                raise _unsupported("Client-side tool calls are not supported.", f"{param}.{name}")
         raw = message.get("content")
         if raw is None and role == "assistant":
             content = Content(text="")
@@ -193,27 +194,41 @@ def _number(data: dict[str, Any], name: str, low: float, high: float) -> float |
     return float(value)
 
 
+def _whole(value: Any) -> bool:
+    return not isinstance(value, bool) and (
+        isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    )
+
+
 def _max_tokens(data: dict[str, Any]) -> int | None:
+    values = {}
     for name in ("max_completion_tokens", "max_tokens"):
         value = data.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not _whole(value) or value < 1:
             raise _invalid(f"'{name}' must be a positive integer.", name)
-        return value
-    return None
+        values[name] = int(value)
+    return next(iter(values.values()), None)
+
+
+def _flag(data: dict[str, Any], name: str, *, param: str | None = None) -> bool:
+    value = data.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise _invalid(f"'{name}' must be a boolean.", param or name)
+    return bool(value)
 
 
 def _refuse_unsupported(data: dict[str, Any]) -> None:
     for name in ("tools", "functions"):
-        if data.get(name):
+        if data.get(name) not in (None, []):
             raise _unsupported(
                 f"Client-side '{name}' are not supported: the orchestrator offers the LLM its own functions "
                 "(tools, agents, datasources), runs them, and reports them under 'orchestrator.tool_calls'.",
                 name,
             )
     n = data.get("n")
-    if n is not None and n != 1:
+    if n is not None and (isinstance(n, bool) or n != 1):
         raise _unsupported("Only one choice per request ('n': 1) is supported.", "n")
 
 
@@ -223,12 +238,13 @@ def chat_completion_request(data: dict[str, Any]) -> ChatCompletionRequest:
         raise _invalid("'model' must be the name of an LLM config (see GET /v1/models).", "model")
     _refuse_unsupported(data)
     system_prompt, earlier, task, image_params = _conversation(data.get("messages"))
-    stream = data.get("stream") or False
-    if not isinstance(stream, bool):
-        raise _invalid("'stream' must be a boolean.", "stream")
-    stream_options = data.get("stream_options") or {}
+    stream = _flag(data, "stream")
+    stream_options = data.get("stream_options")
+    if stream_options is None:
+        stream_options = {}
     if not isinstance(stream_options, dict):
         raise _invalid("'stream_options' must be an object.", "stream_options")
+    include_usage = _flag(stream_options, "include_usage", param="stream_options.include_usage")
     user = data.get("user")
     if user is not None and (not isinstance(user, str) or len(user) > USER_ID_MAX_CHARS):
         raise _invalid(f"'user' must be a string of at most {USER_ID_MAX_CHARS} characters.", "user")
@@ -240,7 +256,7 @@ def chat_completion_request(data: dict[str, Any]) -> ChatCompletionRequest:
         earlier=earlier,
         system_prompt=system_prompt,
         stream=stream,
-        include_usage=bool(stream_options.get("include_usage")),
+        include_usage=include_usage,
         temperature=_number(data, "temperature", 0, 2),
         max_tokens=_max_tokens(data),
         user=user or None,

@@ -1,13 +1,22 @@
 """The doors are tested with their ecosystems' own clients against the project's ASGI application served by
 uvicorn on loopback, with the LLM played by the fake OpenAI-compatible server."""
 
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 
+import httpx
 import pytest
+from django.conf import settings
+from django.db import connection
 
 from orchestrator_studio.asgi import application
 from registry.models import DataSource
-from tests.fakes.server import serve
+from tests.engine.test_worker import shared_database_url
+from tests.fakes.server import free_port, serve
 from threads.models import Run
 
 
@@ -41,3 +50,41 @@ def wait_run_status(run_id: str, statuses: tuple[str, ...], timeout: float = 15)
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} still {run.status}")
         time.sleep(0.05)
+
+
+@pytest.fixture
+def second_process(server) -> Iterator[str]:
+    """Another server process (uvicorn, as `make serve` runs it) on the tests' database and Redis: what it
+    knows of a run started by `server` it reads from Postgres and hears through the channel layer."""
+    if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
+        pytest.skip("a second server process shares the tests' Postgres and Redis")
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": shared_database_url()}
+    command = [sys.executable, "-m", "uvicorn", "orchestrator_studio.asgi:application", "--host", "127.0.0.1"]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while not _answers(f"{base_url}/healthz"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"the second server did not start: {log.read().decode()[-2000:]}")
+                time.sleep(0.2)
+            yield base_url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -5,7 +5,7 @@ import uuid
 
 import httpx
 import pytest
-from a2a.client import ClientConfig, create_client
+from a2a.client import A2ACardResolver, ClientConfig, create_client
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     GetTaskRequest,
@@ -22,10 +22,8 @@ from a2a.utils.errors import TaskNotFoundError
 from asgiref.sync import sync_to_async
 from google.protobuf.json_format import MessageToDict
 
-from orchestrator_studio.asgi import application
 from tests.doors.conftest import wait_run_status
 from tests.fakes.openai_server import hang, text, tool_call
-from tests.fakes.server import serve
 from threads.models import Message as ThreadMessage
 from threads.models import Run, Thread
 
@@ -69,6 +67,13 @@ async def test_the_card_describes_the_assistant_and_its_skills(server, settings,
     skills = {skill["id"]: skill for skill in card["skills"]}
     assert set(skills) == {"ask", "datasource__crm"}
     assert skills["datasource__crm"]["description"].startswith("The CRM's customers.")
+
+    # The SDK's own resolver reads it as a valid v1.0 card.
+    async with httpx.AsyncClient(timeout=10) as http:
+        resolved = await A2ACardResolver(http, server).get_agent_card()
+    assert (resolved.name, resolved.capabilities.streaming) == ("Acme assistant", True)
+    assert [skill.id for skill in resolved.skills] == ["ask", "datasource__crm"]
+    assert resolved.supported_interfaces[0].url == f"{server}/a2a"
 
 
 async def test_send_message_runs_a_task_to_its_answer(server, user_client, user, llm, fake_openai, crm):
@@ -132,8 +137,8 @@ async def test_streaming_relays_the_run_as_status_and_artifact_updates(
     assert (last.append, last.last_chunk, [p.text for p in last.artifact.parts]) == (False, True, [ANSWER])
 
 
-async def test_another_server_reads_lists_and_cancels_the_task(
-    server, user_client, other_client, llm, fake_openai
+async def test_another_server_process_reads_lists_and_cancels_the_task(
+    server, second_process, user_client, other_client, llm, fake_openai
 ):
     fake_openai.script(hang())
     client = await a2a_client(server, user_client.raw_token, streaming=False)
@@ -145,22 +150,23 @@ async def test_another_server_reads_lists_and_cancels_the_task(
     assert response.task.status.state in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING)
     await sync_to_async(wait_run_status)(task_id, ("in_progress",))
 
-    with serve(application) as second:
-        other = await a2a_client(second, user_client.raw_token, streaming=False)
-        async with other:
-            working = await other.get_task(GetTaskRequest(id=task_id))
-            listed = await other.list_tasks(ListTasksRequest(context_id=context_id))
-            cancelled = await other.cancel_task(CancelTaskRequest(id=task_id))
-        assert working.status.state == TaskState.TASK_STATE_WORKING
-        assert [task.id for task in listed.tasks] == [task_id]
-        assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
+    # The second process did not start the run (this process executes it): it knows it from Postgres,
+    # and its cancel reaches this process's executor.
+    other = await a2a_client(second_process, user_client.raw_token, streaming=False)
+    async with other:
+        working = await other.get_task(GetTaskRequest(id=task_id))
+        listed = await other.list_tasks(ListTasksRequest(context_id=context_id))
+        cancelled = await other.cancel_task(CancelTaskRequest(id=task_id))
+    assert working.status.state == TaskState.TASK_STATE_WORKING
+    assert [task.id for task in listed.tasks] == [task_id]
+    assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
 
-        # Another user does not see it at all.
-        stranger = await a2a_client(second, other_client.raw_token, streaming=False)
-        async with stranger:
-            with pytest.raises(TaskNotFoundError):
-                await stranger.get_task(GetTaskRequest(id=task_id))
-            assert (await stranger.list_tasks(ListTasksRequest())).tasks == []
+    # Another user does not see it at all.
+    stranger = await a2a_client(second_process, other_client.raw_token, streaming=False)
+    async with stranger:
+        with pytest.raises(TaskNotFoundError):
+            await stranger.get_task(GetTaskRequest(id=task_id))
+        assert (await stranger.list_tasks(ListTasksRequest())).tasks == []
 
     run = await Run.objects.aget(pk=task_id)
     assert run.status == "cancelled"
@@ -183,18 +189,20 @@ async def test_no_or_bad_token_is_401(server, llm):
     assert await Run.objects.acount() == 0
 
 
-async def test_subscribe_follows_a_task_started_elsewhere_to_its_end(server, user_client, llm, fake_openai):
-    fake_openai.script(text(ANSWER, chunks=5, chunk_delay=0.1))
+async def test_subscribe_follows_a_task_started_elsewhere_to_its_end(
+    server, second_process, user_client, llm, fake_openai
+):
+    # Slow enough that the other process subscribes while the run still streams, even on a loaded machine.
+    fake_openai.script(text(ANSWER, chunks=5, chunk_delay=1.0))
     client = await a2a_client(server, user_client.raw_token, streaming=False)
     request = user_message("Answer slowly")
     request.configuration.CopyFrom(SendMessageConfiguration(return_immediately=True))
     async with client:
         [response] = [item async for item in client.send_message(request)]
 
-    with serve(application) as second:
-        other = await a2a_client(second, user_client.raw_token, streaming=True)
-        async with other:
-            updates = [item async for item in other.subscribe(SubscribeToTaskRequest(id=response.task.id))]
+    other = await a2a_client(second_process, user_client.raw_token, streaming=True)
+    async with other:
+        updates = [item async for item in other.subscribe(SubscribeToTaskRequest(id=response.task.id))]
 
     assert updates[0].task.id == response.task.id
     assert updates[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
@@ -221,3 +229,11 @@ async def test_a_context_the_client_names_is_one_thread(server, user_client, llm
     assert thread.metadata == {"door": "a2a", "client_context_id": "my-chat"}
     sent = [m["content"] for m in fake_openai.chat_requests[-1].body["messages"]]
     assert sent[1:] == ["First?", "First answer.", "Second?"]
+
+
+async def test_the_card_refuses_other_methods_with_a_json_405(server, llm):
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(f"{server}/.well-known/agent-card.json", json={})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.json()["error"]["code"] == "method_not_allowed"

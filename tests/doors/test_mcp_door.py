@@ -152,3 +152,20 @@ async def test_ask_with_an_unknown_llm_config_changes_nothing(server, user_clien
     assert result.content[0].text == "No enabled LLM config named 'nope'."
     assert await Thread.objects.acount() == 0
     assert fake_openai.chat_requests == []
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/a2a"])
+async def test_a_body_over_the_limit_is_413_before_the_sdk_reads_it(server, user_client, settings, llm, path):
+    settings.MAX_REQUEST_BODY_BYTES = 1_000
+    message = {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"padding": "x" * 2_000}}
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            f"{server}{path}",
+            json=message,
+            headers={
+                "Authorization": f"Bearer {user_client.raw_token}",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"

@@ -98,3 +98,15 @@ def test_the_openai_door_answers_503_in_openais_shape(server_without_database):
     assert response.status_code == 503
     error = response.json()["error"]
     assert (error["code"], error["type"], error["param"]) == ("database_unavailable", "server_error", None)
+
+
+@pytest.mark.parametrize("path", ["/a2a", "/mcp"])
+def test_the_protocol_doors_answer_503_before_their_sdk(server_without_database, path):
+    response = httpx.post(
+        f"{server_without_database}{path}",
+        headers={"Authorization": "Bearer some-token"},
+        json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        timeout=CLIENT_TIMEOUT_SECONDS,
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "database_unavailable"
