@@ -6,7 +6,7 @@ they are: the wire formats are OpenAI's and A2A's, not serializers of ours."""
 
 from typing import Any
 
-BEARER = [{"BearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 NULLABLE_STRING = {"type": ["string", "null"]}
 
 
