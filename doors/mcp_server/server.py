@@ -39,7 +39,14 @@ async def _call_tool(
         return await ask(user, arguments)
     if user.is_staff:
         catalog = await catalog_build()
-        if params.name in catalog.functions:
+        spec = catalog.functions.get(params.name)
+        if spec is not None and spec.requires_approval:
+            raise MCPError(
+                types.INVALID_PARAMS,
+                f"{params.name} needs a person's approval before each call, so it is not offered over MCP: "
+                "ask for it in the playground or over the API, where the call can be approved.",
+            )
+        if spec is not None:
             return await function_call(user, catalog, params.name, arguments)
     raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
 

@@ -20,6 +20,7 @@ from doors.services import (
 from doors.transcript import RunTranscript
 from orchestrator_studio.errors import DomainError
 from registry.catalog import Catalog, catalog_build, catalog_call
+from threads.engine.approval import OFFER_APPROVAL_FUNCTIONS
 from threads.engine.metrics import run_metrics
 
 logger = logging.getLogger(__name__)
@@ -56,10 +57,15 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
 
 
+async def door_catalog() -> Catalog:
+    """The registry's functions offered over MCP: those that need no approval (nobody here decides)."""
+    return (await catalog_build()).without_approval()
+
+
 async def tools_for(user: User) -> list[types.Tool]:
     tools = [ASK_TOOL]
     if user.is_staff:
-        catalog = await catalog_build()
+        catalog = await door_catalog()
         tools += [
             types.Tool(name=spec.function_name, description=spec.description, input_schema=spec.parameters)
             for spec in catalog.functions.values()
@@ -99,7 +105,10 @@ async def ask(user: User, arguments: dict[str, Any]) -> types.CallToolResult:
             thread = await sync_to_async(door_thread_of)(user=user, thread_id=thread_id)
         else:
             thread = await sync_to_async(door_thread_create)(owner=user, task=task, metadata=DOOR_METADATA)
-        options: dict[str, Any] = {"llm_config": llm_config} if llm_config else {}
+        # An MCP client cannot decide on a call: functions that need approval are not offered.
+        options: dict[str, Any] = {OFFER_APPROVAL_FUNCTIONS: False}
+        if llm_config:
+            options["llm_config"] = llm_config
         run = await door_run_start(thread=thread, task=task, options=options, thread_is_new=thread_id is None)
     except DomainError as exc:
         return _text_result(exc.message, error=True)

@@ -14,6 +14,7 @@ from doors.openai_api.errors import OpenAIRequestError
 from doors.services import EarlierMessage
 from orchestrator_studio.errors import DomainError
 from orchestrator_studio.json_limits import loads_bounded
+from threads.engine.approval import OFFER_APPROVAL_FUNCTIONS
 from threads.inputs import MAX_TASK_CHARS
 
 SYSTEM_ROLES = ("system", "developer")
@@ -37,7 +38,8 @@ class ChatCompletionRequest:
     user: str | None = None
 
     def run_options(self) -> dict[str, Any]:
-        """`run_start` options: a fresh thread holds the whole conversation, so memory is exactly it."""
+        """`run_start` options: a fresh thread holds the whole conversation, so memory is exactly it; the
+        functions that need approval are left out."""
         parameters: dict[str, Any] = {}
         if self.system_prompt:
             parameters["system_prompt"] = self.system_prompt
@@ -45,7 +47,13 @@ class ChatCompletionRequest:
             parameters["temperature"] = self.temperature
         if self.max_tokens is not None:
             parameters["max_tokens"] = self.max_tokens
-        options: dict[str, Any] = {"llm_config": self.model, "use_tools": True, "use_memory": True}
+        options: dict[str, Any] = {
+            "llm_config": self.model,
+            "use_tools": True,
+            "use_memory": True,
+            # Nobody is there to approve a call: such functions are not offered (API.md).
+            OFFER_APPROVAL_FUNCTIONS: False,
+        }
         if parameters:
             options["parameters"] = parameters
         return options

@@ -6,6 +6,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from registry.models import DataSource
 from tests.fakes.openai_server import text, tool_call
 from threads.models import Run, Thread
 
@@ -169,3 +170,30 @@ async def test_a_body_over_the_limit_is_413_before_the_sdk_reads_it(server, user
         )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
+
+
+async def test_functions_that_need_approval_are_neither_listed_nor_called(
+    server, staff_client, llm, crm, fake_datasource, fake_openai
+):
+    from mcp.shared.exceptions import MCPError
+
+    await DataSource.objects.acreate(
+        name="payroll",
+        type="http",
+        url=fake_datasource.base_url,
+        auth_token=fake_datasource.token,
+        requires_approval=True,
+    )
+    fake_openai.script(text("Nothing sensitive."))
+    async with mcp_client(server, staff_client.raw_token) as client:
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("datasource__payroll", {"query": "salaries"})
+        await client.call_tool("ask", {"task": "Show me the payroll"})
+
+    assert listed == {"ask", "datasource__crm"}
+    assert "needs a person's approval" in refused.value.message
+    assert fake_datasource.requests == []
+    # `ask` runs do not offer it to their LLM either.
+    offered = [tool["function"]["name"] for tool in fake_openai.chat_requests[-1].body["tools"]]
+    assert offered == ["datasource__crm"]

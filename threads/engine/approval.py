@@ -28,6 +28,9 @@ from threads.engine.llm import ToolCallRequest, tool_arguments
 from threads.models import Message, Run, ToolCallApproval
 
 REJECTED = "Rejected by the user"
+# A run option: False for runs started where nobody is there to decide (the OpenAI-compatible door, MCP's
+# `ask`); their LLM is not offered the functions that need approval at all.
+OFFER_APPROVAL_FUNCTIONS = "offer_approval_functions"
 
 
 class RunPaused(Exception):

@@ -468,6 +468,8 @@ async def _run_steps(
     catalog: Catalog | None = None
     if run.options.get("use_tools", True) and model_capabilities(config.model)["function_calling"]:
         catalog = await catalog_build()
+        if run.options.get(approval.OFFER_APPROVAL_FUNCTIONS) is False:
+            catalog = catalog.without_approval()
     tools = catalog.openai_tools() if catalog else []
     if context is None:
         answers = await _decided_calls_execute(run, end_user_id, catalog, publisher)

@@ -91,9 +91,71 @@
     details.appendChild(output);
     view.answer.appendChild(details);
     view.text = null; // text after a tool call starts a new paragraph below the card
-    card = { details, outcome, latency, output, progress };
+    card = { details, outcome, latency, output, progress, approval: null };
     view.cards.set(event.tool_call_id, card);
     return card;
+  }
+
+  // A call waiting for a person: Approve, or Reject with an optional reason, sent as the websocket's
+  // `approve` frame. The buttons stay until the run says the call was decided (`tool_call.approval_decided`),
+  // so a reload that replays an undecided call shows them again.
+  function approvalBox(view, card, runId, toolCallId) {
+    if (card.approval) return;
+    const box = el("div", "tool-approval");
+    const approve = el("button", "button default approve", "Approve");
+    const reject = el("button", "button reject", "Reject…");
+    const reason = el("input", "reject-reason");
+    reason.type = "text";
+    reason.placeholder = "Reason (optional)";
+    reason.maxLength = 500;
+    reason.hidden = true;
+    const confirmReject = el("button", "button confirm-reject", "Reject");
+    confirmReject.hidden = true;
+    const buttons = [approve, reject, confirmReject];
+    for (const button of buttons) button.type = "button";
+    function decide(decision) {
+      if (!socket || socket.readyState !== WebSocket.OPEN) return;
+      for (const button of buttons) button.disabled = true;
+      reason.disabled = true;
+      decision.tool_call_id = toolCallId;
+      socket.send(JSON.stringify({ type: "approve", run_id: runId, decisions: [decision] }));
+      view.decisionPending = box;
+    }
+    approve.addEventListener("click", function () { decide({ approve: true }); });
+    reject.addEventListener("click", function () {
+      reason.hidden = false;
+      confirmReject.hidden = false;
+      reject.hidden = true;
+      reason.focus();
+    });
+    confirmReject.addEventListener("click", function () {
+      const decision = { approve: false };
+      if (reason.value.trim()) decision.reason = reason.value.trim();
+      decide(decision);
+    });
+    box.append(approve, reject, reason, confirmReject);
+    card.details.insertBefore(box, card.details.children[1]);
+    card.details.open = true;
+    card.approval = box;
+  }
+
+  function approvalDecided(card, event) {
+    if (card.approval) card.approval.remove();
+    card.approval = null;
+    card.details.classList.remove("waiting");
+    let text = event.approve ? "approved" : "rejected";
+    if (!event.approve && event.reason) text += " (" + event.reason + ")";
+    card.outcome.textContent = text;
+    const decision = el("div", "tool-decision " + (event.approve ? "approved" : "rejected"), text);
+    card.details.insertBefore(decision, card.details.children[1]);
+  }
+
+  // A refused decision (already decided, not waiting, ...) gives the buttons back.
+  function decisionRefused(view) {
+    const box = view && view.decisionPending;
+    if (!box) return;
+    view.decisionPending = null;
+    for (const node of box.querySelectorAll("button, input")) node.disabled = false;
   }
 
   function usageText(usage) {
@@ -130,7 +192,7 @@
       const target = pending || (activeRunId && runs.get(activeRunId));
       const message = event.error.code + ": " + event.error.message;
       if (pending) { pending.footer.textContent = message; pending.footer.className = "run-footer failed"; pending = null; }
-      else if (target) target.footer.textContent = message;
+      else if (target) { target.footer.textContent = message; decisionRefused(target); }
       else transcript.appendChild(el("div", "run-footer failed", message));
       if (!activeRunId) setActive(null);
       return;
@@ -165,12 +227,23 @@
       case "tool_call.progress":
         (function (card) { card.progress.hidden = false; card.progress.textContent += event.text + "\n"; })(toolCard(view, event));
         break;
-      case "tool_call.approval_required":
-        toolCard(view, event).outcome.textContent = "waiting for approval";
+      case "tool_call.approval_required": {
+        const card = toolCard(view, event);
+        card.outcome.textContent = "waiting for approval";
+        card.details.classList.add("waiting");
+        approvalBox(view, card, event.run_id, event.tool_call_id);
+        view.status = "requires_action";
         view.footer.textContent = "waiting for a decision on a tool call…";
+        setActive(event.run_id);
+        break;
+      }
+      case "tool_call.approval_decided":
+        approvalDecided(toolCard(view, event), event);
+        view.decisionPending = null;
         break;
       case "tool_call.completed": {
         const card = toolCard(view, event);
+        if (card.approval) { card.approval.remove(); card.approval = null; }
         card.details.classList.remove("running");
         card.details.classList.add(event.ok ? "ok" : "error");
         card.outcome.textContent = event.ok ? "ok" : "error";
