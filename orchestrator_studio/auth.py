@@ -21,6 +21,7 @@ from orchestrator_studio.throttle import (
     AuthThrottled,
     client_address,
     token_auth_failure_record,
+    token_auth_failures_key,
     token_auth_retry_after,
 )
 from orchestrator_studio.token_usage import token_use_note
@@ -53,14 +54,9 @@ def _cache_optional() -> Iterator[None]:
         logger.warning("Cache unavailable for token authentication, going on without: %s", type(exc).__name__)
 
 
-def user_for_token(raw: str) -> User | None:
-    """The active user a raw token belongs to, or None. Shared by DRF, SSE views and websockets."""
-    if not raw:
-        return None
-    key_hash = hash_token(raw)
-    cached = None
-    with _cache_optional():
-        cached = shared_cache().get(_token_cache_key(key_hash))
+def _user_for_hash(key_hash: str, *, cached: User | None, cache_up: bool) -> User | None:
+    """The active user of a token (by its hash), given what the cache held for it (`cached`); read from the
+    database on a miss, and cached when the cache is up."""
     if cached is not None:
         token_use_note(key_hash)
         return cached
@@ -71,7 +67,7 @@ def user_for_token(raw: str) -> User | None:
     cache_seconds: float = TOKEN_CACHE_SECONDS
     if token.expires_at is not None:  # never served from the cache past its expiry
         cache_seconds = min(cache_seconds, (token.expires_at - timezone.now()).total_seconds())
-    if cache_seconds >= 1:
+    if cache_up and cache_seconds >= 1:
         with _cache_optional():
             shared_cache().set(_token_cache_key(key_hash), token.user, int(cache_seconds))
     token_use_note(key_hash)
@@ -79,15 +75,26 @@ def user_for_token(raw: str) -> User | None:
 
 
 def user_for_token_from(raw: str, address: str | None) -> User | None:
-    """`user_for_token` for a client at `address`, whose invalid tokens are counted: `AuthThrottled` once
-    it sent too many (orchestrator_studio.throttle). The counters live in the cache: while it is down,
-    tokens are checked uncounted rather than every request refused (a token cannot be guessed anyway)."""
-    retry_after = None
+    """The active user a raw token belongs to, or None, for a client at `address`, whose invalid tokens are
+    counted: `AuthThrottled` once it sent too many (orchestrator_studio.throttle). Shared by DRF, SSE views,
+    websockets and the doors. One cache round trip reads both the address's count and the token's cached
+    user. The counters live in the cache: while it is down, tokens are checked against the database
+    uncounted rather than every request refused (a token cannot be guessed anyway)."""
+    key_hash = hash_token(raw) if raw else ""
+    failures_key = token_auth_failures_key(address)
+    token_key = _token_cache_key(key_hash)
+    found: dict[str, Any] | None = None
     with _cache_optional():
-        retry_after = token_auth_retry_after(address)
+        found = shared_cache().get_many([failures_key, token_key])
+    retry_after = None
+    if found is not None:
+        with _cache_optional():
+            retry_after = token_auth_retry_after(address, failures=found.get(failures_key) or 0)
     if retry_after is not None:
         raise AuthThrottled(retry_after)
-    user = user_for_token(raw)
+    user = None
+    if key_hash:
+        user = _user_for_hash(key_hash, cached=(found or {}).get(token_key), cache_up=found is not None)
     if user is None:
         with _cache_optional():
             token_auth_failure_record(address)

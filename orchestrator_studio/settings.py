@@ -61,14 +61,15 @@ MIDDLEWARE = [
     # Outside the envelope: errors on the OpenAI-compatible paths leave in OpenAI's shape.
     "doors.openai_api.middleware.openai_error_shape",
     "orchestrator_studio.middleware.api_error_envelope",
-    "django.middleware.security.SecurityMiddleware",
+    # Django's own, with their hooks run on the event loop under ASGI (no thread hop per hook).
+    "orchestrator_studio.loop_middleware.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "orchestrator_studio.loop_middleware.SessionMiddleware",
+    "orchestrator_studio.loop_middleware.CommonMiddleware",
+    "orchestrator_studio.loop_middleware.CsrfViewMiddleware",
+    "orchestrator_studio.loop_middleware.AuthenticationMiddleware",
+    "orchestrator_studio.loop_middleware.MessageMiddleware",
+    "orchestrator_studio.loop_middleware.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out admin login into the 429 of AXES_LOCKOUT_CALLABLE.
     "axes.middleware.AxesMiddleware",
 ]
@@ -170,7 +171,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "orchestrator_studio.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
                 "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,

@@ -45,10 +45,15 @@ def lockout_seconds() -> int:
     return max(1, int(settings.TOKEN_AUTH_LOCKOUT_SECONDS))
 
 
-def token_auth_retry_after(address: str | None) -> int | None:
-    """Seconds this address must wait before its next token is looked at; None when it may go on."""
+def token_auth_failures_key(address: str | None) -> str:
+    """The cache key of the address's count of invalid tokens (read with the token, in one round trip)."""
+    return _FAILURES_KEY + (address or UNKNOWN_ADDRESS)
+
+
+def token_auth_retry_after(address: str | None, *, failures: int) -> int | None:
+    """Seconds this address must wait before its next token is looked at; None when it may go on.
+    `failures`: the address's count, read by the caller (`token_auth_failures_key`) with the token."""
     address = address or UNKNOWN_ADDRESS
-    failures = _cache().get(_FAILURES_KEY + address) or 0
     if failures < settings.TOKEN_AUTH_FAILURE_LIMIT:
         return None
     window_end = _cache().get(_WINDOW_END_KEY + address)

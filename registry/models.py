@@ -26,6 +26,7 @@ from registry.validation import (
 )
 
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SECRET_SET_SUFFIX = "_set"  # noqa: S105 (`api_key_set`: a flag's name, not a secret)
 Check = tuple[str, Callable[[], None]]
 name_validator = RegexValidator(
     NAME_RE, "Use 1-63 lowercase letters, digits, '_' or '-', starting with a letter or digit."
@@ -51,6 +52,13 @@ class RegistryEntry(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def secret_set(self, name: str) -> bool:
+        """Whether the encrypted field `name` holds a secret. A row read by
+        `registry.selectors.registry_entries_shown` says so from its stored ciphertext (`<name>_set`), without
+        the secret being loaded or decrypted; any other row looks at the secret itself."""
+        flag = self.__dict__.get(name + SECRET_SET_SUFFIX)
+        return bool(getattr(self, name)) if flag is None else bool(flag)
 
 
 class ReasoningEffort(models.TextChoices):
@@ -234,7 +242,7 @@ class DataSource(RegistryEntry):
 
     @property
     def masked_url(self) -> str:
-        return secrets.join_dsn(self.url, self.url_password, masked=True)
+        return secrets.join_dsn(self.url, secrets.MASK) if self.secret_set("url_password") else self.url
 
     @property
     def full_config(self) -> dict[str, Any]:

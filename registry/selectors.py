@@ -1,5 +1,22 @@
+from typing import Any
+
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+
 from orchestrator_studio.errors import NotFound
-from registry.models import LLMConfig
+from registry.fields import EncryptedTextField
+from registry.models import SECRET_SET_SUFFIX, LLMConfig, RegistryEntry
+
+
+def registry_entries_shown(model: type[RegistryEntry]) -> QuerySet[Any]:
+    """Entries as the API shows them. A secret shown only as `<name>_set` (an API key, a token, a DSN's
+    password) is neither loaded nor decrypted: the flag comes from whether its stored ciphertext is empty
+    (`RegistryEntry.secret_set`). Secrets inside `config`, shown masked with their last characters, are."""
+    flagged = [field.name for field in model._meta.concrete_fields if isinstance(field, EncryptedTextField)]
+    flags = {
+        name + SECRET_SET_SUFFIX: ExpressionWrapper(~Q(**{name: ""}), output_field=BooleanField())
+        for name in flagged
+    }
+    return model._default_manager.defer(*flagged).annotate(**flags)
 
 
 def llm_config_default() -> LLMConfig:

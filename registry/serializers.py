@@ -1,6 +1,7 @@
 """Shapes of registry entries, shared by the API and the file import. Secrets are write-only: responses say
 `<secret>_set` and mask config ones."""
 
+import copy
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,7 @@ from orchestrator_studio.inputs import (
     StrictFloatField,
     StrictIntegerField,
 )
+from orchestrator_studio.representation import ReadersMixin
 from registry.models import DataSource, ExternalAgent, LLMConfig, Tool
 from registry.pricing import llm_prices
 from registry.validation import RELATIVE_PATH_PATTERN
@@ -98,14 +100,26 @@ _STRICT_FIELDS: dict[type[serializers.Field], type[serializers.Field]] = {
 }
 
 
-class StrictModelSerializer(serializers.ModelSerializer):
+class StrictModelSerializer(ReadersMixin, serializers.ModelSerializer):
     """JSON types as the OpenAPI document says them: a number for a text field, or `1` or `"yes"` for a
-    flag, is refused (DRF's own fields would take `42` as "42")."""
+    flag, is refused (DRF's own fields would take `42` as "42"). Rows are shown through readers built once
+    per list (`orchestrator_studio.representation`)."""
 
     serializer_field_mapping = {
         model_field: _STRICT_FIELDS.get(field, field)
         for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()
     }
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """Built from the model once per class (its fields, validators and options: the largest part of
+        showing a page), then copied for each serializer the way DRF copies declared fields."""
+        fields = _FIELDS_OF.get(type(self))
+        if fields is None:
+            fields = _FIELDS_OF[type(self)] = super().get_fields()
+        return copy.deepcopy(fields)
+
+
+_FIELDS_OF: dict[type[StrictModelSerializer], dict[str, serializers.Field]] = {}
 
 
 def _price_field(help_text: str) -> serializers.DecimalField:
@@ -142,7 +156,7 @@ class LLMConfigSerializer(StrictModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def get_api_key_set(self, obj: LLMConfig) -> bool:
-        return bool(obj.api_key)
+        return obj.secret_set("api_key")
 
     def get_price_source(self, obj: LLMConfig) -> str | None:
         prices = llm_prices(obj)
@@ -176,7 +190,7 @@ class ExternalAgentSerializer(StrictModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def get_auth_token_set(self, obj: ExternalAgent) -> bool:
-        return bool(obj.auth_token)
+        return obj.secret_set("auth_token")
 
 
 class ToolSerializer(StrictModelSerializer):
@@ -216,7 +230,7 @@ class DataSourceSerializer(StrictModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def get_auth_token_set(self, obj: DataSource) -> bool:
-        return bool(obj.auth_token)
+        return obj.secret_set("auth_token")
 
 
 class ToolTypeSerializer(serializers.Serializer):

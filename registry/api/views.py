@@ -29,7 +29,7 @@ from registry.connectors.llm import llm_probe
 from registry.connectors.llm_cache import cache_clear
 from registry.connectors.tools import tool_test
 from registry.models import NAME_RE, DataSource, ExternalAgent, LLMConfig, RegistryEntry, Tool
-from registry.selectors import llm_config_default
+from registry.selectors import llm_config_default, registry_entries_shown
 from registry.services import registry_entry_delete, registry_entry_save
 from registry.validation import RELATIVE_PATH_OR_EMPTY_PATTERN
 
@@ -66,7 +66,11 @@ class RegistryViewSet(
     model: type[RegistryEntry]
 
     def get_queryset(self) -> QuerySet[Any]:
-        queryset: QuerySet[Any] = self.model._default_manager.all()
+        queryset: QuerySet[Any] = (
+            registry_entries_shown(self.model)
+            if self.action in ("list", "retrieve")
+            else self.model._default_manager.all()
+        )
         params = self.request.query_params
         if "enabled" in params:
             enabled = _BOOLEANS.get(params["enabled"].lower())
