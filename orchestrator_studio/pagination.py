@@ -10,6 +10,8 @@ from rest_framework.request import Request
 from orchestrator_studio.errors import NotFound, ValidationFailed
 
 _PAGE_NUMBER = re.compile(r"[0-9]+")
+# Offsets past this are no list's (and past Postgres' bigint OFFSET): DRF's path answers them with its 404.
+MAX_OFFSET = 2**31
 # The annotation that carries the count of the whole list on each row of a page read in one query.
 TOTAL_ROWS = "pagination_total_rows"
 
@@ -43,6 +45,8 @@ class StandardPagination(PageNumberPagination):
             return super().paginate_queryset(queryset, request, view)
         page_size = self.get_page_size(request)
         offset = (number - 1) * page_size
+        if offset > MAX_OFFSET:
+            return super().paginate_queryset(queryset, request, view)  # past any list: DRF's 404
         rows = list(queryset.annotate(**{TOTAL_ROWS: Window(Count("*"))})[offset : offset + page_size])
         if not rows and number > 1:
             return super().paginate_queryset(queryset, request, view)  # DRF's 404 for a page past the end

@@ -172,7 +172,7 @@ def test_pages_and_counts(user_client, query, names, count, has_next, has_previo
     assert bool(body["previous"]) is has_previous
 
 
-@pytest.mark.parametrize("page", ["4", "0", "x", ""])
+@pytest.mark.parametrize("page", ["4", "0", "x", "", "1152921504606846976"])
 def test_a_page_that_does_not_exist_is_a_404_envelope(user_client, page):
     for index in range(5):
         factories.agent_create(name=f"a{index}")

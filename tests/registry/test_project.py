@@ -54,7 +54,7 @@ def test_with_database_and_redis_urls_the_real_backends_are_used():
     assert result.stdout.split() == [
         "django.db.backends.postgresql",
         "channels_redis.core.RedisChannelLayer",
-        "django.core.cache.backends.redis.RedisCache",
+        "orchestrator_studio.cache.RedisCache",
         "False",
     ]
 
@@ -81,7 +81,7 @@ def test_without_debug_missing_encryption_keys_fail_the_start():
 def test_ci_runs_on_postgres_and_redis():
     assert connection.vendor == "postgresql"
     assert django_settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert django_settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert django_settings.CACHES["default"]["BACKEND"] == "orchestrator_studio.cache.RedisCache"
 
 
 def test_healthz(client):
