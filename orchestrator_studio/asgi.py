@@ -3,10 +3,12 @@ that `runworker` processes consume."""
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_studio.settings")
-django_asgi_app = get_asgi_application()
+
+from orchestrator_studio.asgi_handler import asgi_handler
+
+# Django's handler, each request's sync work on a pooled thread rather than a new one (asgi_handler.py).
+django_asgi_app = asgi_handler()
 
 from registry.config_files import registry_import_configured_files  # noqa: E402
 

@@ -1,0 +1,81 @@
+"""Django's ASGI handler, with the thread of each request's synchronous work taken from a pool.
+
+Django serves each HTTP request inside a `ThreadSensitiveContext`: every `sync_to_async` call of the request
+(the `request_started` receivers, a sync view such as DRF's, rendering its response, `response.close()` and
+the `request_finished` receivers, an async view's ORM calls) runs on one thread of that context. Without
+an executor, asgiref makes a new single-thread executor for every request and joins its thread from yet
+another new thread when the request ends: two thread starts per request, about a quarter of a millisecond of
+CPU before any work is done, paid by every API call and every `/v1/chat`.
+
+asgiref (3.13) lets the context be given an executor that it does not shut down
+(`ThreadSensitiveContext(executor=...)`). This handler lends each request a single-thread executor from a
+per-process pool and takes it back when the request has ended, so the threads are started once and reused,
+one request at a time each, as a WSGI server's threads are. Each request still has its synchronous work on
+one thread of its own for its duration, and Django's database connections (one per thread) are closed or
+returned to the pool by the `request_finished` receivers on that thread as before: a reused thread starts
+each request with none open.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import ThreadSensitiveContext
+from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
+
+# Idle executors kept for the next requests; beyond these (after a burst) they are shut down. A thread
+# only starts when its executor is first given work, so a request that makes no sync call starts none.
+IDLE_EXECUTORS_KEPT = 64
+
+
+class RequestExecutors:
+    """Single-thread executors lent to one request at a time; the most recently used first (its thread
+    is the warmest)."""
+
+    def __init__(self, idle_kept: int = IDLE_EXECUTORS_KEPT) -> None:
+        self.idle_kept = idle_kept
+        self._idle: list[ThreadPoolExecutor] = []
+        self.started = 0  # executors made (a figure for the tests and the curious)
+
+    def take(self) -> ThreadPoolExecutor:
+        if self._idle:
+            return self._idle.pop()
+        self.started += 1
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def give_back(self, executor: ThreadPoolExecutor) -> None:
+        """Called on the event loop once the request's context has exited. Work still queued there (a
+        sync view that outlived its cancelled request) runs before any later request's work."""
+        if len(self._idle) < self.idle_kept:
+            self._idle.append(executor)
+        else:
+            executor.shutdown(wait=False)
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+
+class ASGIHandler(DjangoASGIHandler):
+    """`django.core.handlers.asgi.ASGIHandler`, its per-request context given a pooled executor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.executors = RequestExecutors()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self.executors.take()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            self.executors.give_back(executor)
+
+
+def asgi_handler() -> ASGIHandler:
+    """What `django.core.asgi.get_asgi_application()` does, with this handler."""
+    import django
+
+    django.setup(set_prefix=False)
+    return ASGIHandler()

@@ -1,0 +1,131 @@
+"""The ASGI handler lends each request a pooled thread (orchestrator_studio/asgi_handler.py): threads are
+reused, and every database connection a request took (a sync view's, an async view's through
+`sync_to_async`) is back in the pool when the request ends, however many requests there are."""
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import connection, connections
+from django.http import HttpRequest, JsonResponse
+from django.test import override_settings
+from django.urls import include, path
+
+from orchestrator_studio.asgi import application, django_asgi_app
+from orchestrator_studio.asgi_handler import RequestExecutors
+from tests.fakes.server import serve
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def users_counted_async(request: HttpRequest) -> JsonResponse:
+    """An async view that reads through the ORM (on the request's thread, via sync_to_async)."""
+    count = await get_user_model().objects.acount()
+    return JsonResponse({"users": count, "thread": await sync_to_async(threading.get_ident)()})
+
+
+def users_counted(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"users": get_user_model().objects.count(), "thread": threading.get_ident()})
+
+
+urlpatterns = [
+    path("test/async-count", users_counted_async),
+    path("test/sync-count", users_counted),
+    path("", include("orchestrator_studio.urls")),
+]
+
+
+def _pool():
+    return connections["default"].pool
+
+
+@pytest.fixture
+def server():
+    if _pool() is None:
+        pytest.skip("the connection pool is Postgres' (DATABASE_URL=postgresql://...)")
+    connection.close()  # the test's own connection back to the pool: the pool's figures are the server's
+    with override_settings(ROOT_URLCONF=__name__), serve(application) as base_url:
+        yield base_url
+
+
+def _checked_out() -> int:
+    """Connections taken from the pool and not given back, once the requests that ended have finished:
+    a client has its answer before the server's `request_finished` receivers have run."""
+    deadline = time.monotonic() + 5
+    while True:
+        stats = _pool().get_stats()
+        taken = stats["pool_size"] - stats["pool_available"]
+        if taken == 0 or time.monotonic() > deadline:
+            return taken
+        time.sleep(0.01)
+
+
+def _executor_back(idle_before: int) -> None:
+    deadline = time.monotonic() + 5
+    while django_asgi_app.executors.idle < max(idle_before, 1) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_connections_of_sync_and_async_views_go_back_to_the_pool(server, user_client):
+    connection.close()
+    with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {user_client.raw_token}"}) as http:
+        for url in ("/test/sync-count", "/test/async-count", "/api/agents/"):
+            response = http.get(url)
+            assert response.status_code == 200, response.text
+            assert _checked_out() == 0, url
+
+
+def test_many_concurrent_requests_leak_no_connection_and_reuse_threads(server, user_client):
+    connection.close()
+    started_before = django_asgi_app.executors.started
+    headers = {"Authorization": f"Bearer {user_client.raw_token}"}
+
+    async def burst() -> set[int]:
+        async with httpx.AsyncClient(base_url=server, headers=headers, timeout=30) as http:
+            threads: set[int] = set()
+            for _ in range(10):
+                answers = await asyncio.gather(
+                    *(http.get(url) for url in ("/test/sync-count", "/test/async-count", "/api/agents/") * 8)
+                )
+                assert all(answer.status_code == 200 for answer in answers)
+                threads |= {answer.json()["thread"] for answer in answers if "thread" in answer.json()}
+            return threads
+
+    threads = asyncio.run(burst())
+
+    assert _checked_out() == 0
+    # 240 requests, at most 24 at once: their sync work ran on at most 24 executors' threads.
+    assert django_asgi_app.executors.started - started_before <= 24
+    assert len(threads) <= 24
+
+
+def test_a_request_runs_its_sync_work_on_one_thread_not_the_loop(server, user_client):
+    answers = []
+    with httpx.Client(base_url=server) as http:
+        for url in ("/test/async-count", "/test/sync-count", "/test/async-count"):
+            idle = django_asgi_app.executors.idle
+            answers.append(http.get(url).json()["thread"])
+            _executor_back(idle)
+    assert threading.get_ident() not in answers
+    # One after the other, the requests were lent the same (most recently used) executor.
+    assert len(set(answers)) == 1
+
+
+def test_idle_executors_beyond_the_limit_are_shut_down():
+    executors = RequestExecutors(idle_kept=1)
+    first, second = executors.take(), executors.take()
+    assert first.submit(threading.get_ident).result() != second.submit(threading.get_ident).result()
+
+    executors.give_back(first)
+    executors.give_back(second)
+
+    assert executors.idle == 1
+    assert executors.take() is first
+    with pytest.raises(RuntimeError):
+        second.submit(threading.get_ident)
+    assert isinstance(first, ThreadPoolExecutor)
