@@ -39,12 +39,21 @@ def orjson_rendered(data: Any) -> bytes | None:
 
 
 class JSONRenderer(renderers.JSONRenderer):
+    # DRF's settings COMPACT_JSON, UNICODE_JSON and STRICT_JSON as they are: orjson writes only that form.
+    _as_orjson_writes = (
+        renderers.JSONRenderer.compact
+        and not renderers.JSONRenderer.ensure_ascii
+        and renderers.JSONRenderer.strict
+    )
+
     def render(
         self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
     ) -> bytes:
-        if data is not None and self.compact and not self.ensure_ascii and self.strict:
-            if self.get_indent(accepted_media_type or "", renderer_context or {}) is None:
-                rendered = orjson_rendered(data)
-                if rendered is not None:
-                    return rendered
+        if (
+            self._as_orjson_writes
+            and self.get_indent(accepted_media_type or "", renderer_context or {}) is None
+        ):
+            rendered = None if data is None else orjson_rendered(data)
+            if rendered is not None:
+                return rendered
         return super().render(data, accepted_media_type, renderer_context)

@@ -18,7 +18,7 @@ from orchestrator_studio.renderers import JSONRenderer, orjson_rendered
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 
 
-class Colour(str, enum.Enum):
+class Colour(enum.StrEnum):
     RED = "red"
 
 
@@ -37,11 +37,11 @@ ORJSON_PAYLOADS = {
             {"name": "b", "enabled": False, "timeout_seconds": 5, "temperature": 1.0, "metadata": {"k": [1]}},
         ],
     },
-    "unicode": {"text": "é, 漢字, 🙂, \u2028 and \u2029, \x00 \x7f \"quoted\" \\ back"},
+    "unicode": {"text": 'é, 漢字, 🙂, \u2028 and \u2029, \x00 \x7f "quoted" \\ back'},
     "datetimes": {
         "utc": datetime.datetime(2026, 12, 1, 6, 0, 1, 123456, tzinfo=datetime.UTC),
         "paris": datetime.datetime(2026, 12, 1, 7, 0, tzinfo=PARIS),
-        "naive": datetime.datetime(2026, 12, 1, 6, 0),
+        "naive": datetime.datetime(2026, 12, 1, 6, 0),  # noqa: DTZ001 (DRF writes it as it is)
         "date": datetime.date(2026, 12, 1),
         "time": datetime.time(6, 0, 1, 5),
         "duration": datetime.timedelta(seconds=90.5),
@@ -98,7 +98,11 @@ def test_a_dataclass_fails_as_in_drf():
 def test_an_indented_answer_is_drfs():
     data = {"a": [1, {"b": None}]}
     accepted = "application/json; indent=2"
-    assert JSONRenderer().render(data, accepted, {}) == _drf(data, accepted) == b'{\n  "a": [\n    1,\n    {\n      "b": null\n    }\n  ]\n}'
+    assert (
+        JSONRenderer().render(data, accepted, {})
+        == _drf(data, accepted)
+        == b'{\n  "a": [\n    1,\n    {\n      "b": null\n    }\n  ]\n}'
+    )
 
 
 def test_none_is_an_empty_body():
