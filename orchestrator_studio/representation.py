@@ -6,6 +6,12 @@ context-local on every value). For a list of rows, that machinery costs more tha
 with `ReadersMixin` builds, once, one reader per field: a model attribute read as it is when its value is
 already what the field would give (a `str` for a text field, an aware datetime turned into DRF's ISO 8601),
 and DRF's own path for every other field and value. The JSON is the same, key for key and value for value.
+
+What each field's reader does is decided once per serializer class (and time zone), not once per list:
+building a ModelSerializer's fields (a deep copy of about twenty DRF fields, each re-made with its
+validators) cost more than showing fifty rows. A list binds that plan to its serializer: an attribute read
+as it is, a `SerializerMethodField` calling the serializer's own method (with its own context), and only a
+value or a field the plan does not know asks for the serializer's bound fields, built then, as DRF would.
 """
 
 import datetime
@@ -13,7 +19,9 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
+from django.utils import timezone
 from rest_framework import ISO_8601
 from rest_framework import fields as drf_fields
 from rest_framework.fields import SkipField
@@ -21,6 +29,8 @@ from rest_framework.relations import PKOnlyObject
 from rest_framework.settings import api_settings
 
 Reader = Callable[[Any], Any]
+# Given the serializer a list is shown with, the reader of one field.
+ReaderOf = Callable[[Any], Reader]
 OMITTED = object()  # a field DRF leaves out of this row (SkipField)
 NOT_SHORT = object()
 
@@ -109,25 +119,60 @@ def _shown(field: drf_fields.Field) -> Callable[[Any], Any] | None:
     return None
 
 
-def field_reader(field: drf_fields.Field) -> Reader:
-    """The reader of one readable field: a shortcut where DRF's result is known, else DRF's own path."""
-    slow = _drf_reader(field)
+def _bound_drf_reader(serializer: Any, name: str) -> Reader:
+    """DRF's own path for field `name` of `serializer`, its fields built (once) at the first value that
+    needs them."""
+    readers: list[Reader] = []
+
+    def read(instance: Any) -> Any:
+        if not readers:
+            readers.append(_drf_reader(serializer.fields[name]))
+        return readers[0](instance)
+
+    return read
+
+
+def _reader_of(field: drf_fields.Field) -> ReaderOf:
+    """The reader of `field` for any serializer of its class, as a function of the serializer: a shortcut
+    where DRF's result is known, else DRF's own path. Nothing of the field is kept but its name, source,
+    method and how its values are shown."""
+    name = str(field.field_name)
+    if (
+        isinstance(field, drf_fields.SerializerMethodField)
+        and _inherits(field, drf_fields.SerializerMethodField, "to_representation")
+        and _inherits(field, drf_fields.Field, "get_attribute")
+        and field.source == "*"
+    ):
+        # DRF: the attribute of source "*" is the row itself, never None here; then the parent's method.
+        method_name = field.method_name
+        return lambda serializer: getattr(serializer, method_name)
     attrs = field.source_attrs
-    if len(attrs) != 1 or not _inherits(field, drf_fields.Field, "get_attribute"):
-        return slow
-    shown = _shown(field)
-    return slow if shown is None else _shortcut(attrs[0], slow, shown)
+    shown = _shown(field) if len(attrs) == 1 and _inherits(field, drf_fields.Field, "get_attribute") else None
+    if shown is None:
+        return lambda serializer: _bound_drf_reader(serializer, name)
+    attr = attrs[0]
+    return lambda serializer: _shortcut(attr, _bound_drf_reader(serializer, name), shown)
+
+
+_PLANS: dict[tuple[type, Any], list[tuple[str, ReaderOf]]] = {}
 
 
 class ReadersMixin:
-    """For a `Serializer`: `to_representation` through readers built once per serializer instance (with
-    `many=True`, once per list)."""
+    """For a `Serializer`: `to_representation` through readers planned once per class and time zone,
+    bound once per serializer instance (with `many=True`, once per list). The fields a class shows must be
+    the same for all its serializers (as `StrictModelSerializer.get_fields` already has them)."""
 
     _readable_fields: Any
 
     @cached_property
     def _readers(self) -> list[tuple[str, Reader]]:
-        return [(field.field_name, field_reader(field)) for field in self._readable_fields]
+        key = (type(self), timezone.get_current_timezone() if settings.USE_TZ else None)
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _PLANS[key] = [
+                (str(field.field_name), _reader_of(field)) for field in self._readable_fields
+            ]
+        return [(name, reader_of(self)) for name, reader_of in plan]
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         if isinstance(instance, Mapping):

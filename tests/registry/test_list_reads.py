@@ -3,6 +3,7 @@ through readers that give DRF's own JSON, and a page read with its count in one 
 
 import io
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from rest_framework import serializers as drf_serializers
 
 from orchestrator_studio.representation import ReadersMixin
 from registry import serializers
-from registry.models import RegistryEntry
+from registry.models import ExternalAgent, RegistryEntry
+from registry.selectors import registry_entries_shown
 from tests.registry import factories
 
 pytestmark = pytest.mark.django_db
@@ -204,3 +206,62 @@ def test_a_page_is_read_with_its_count_in_one_query(user_client, path: str, make
     assert len(body["results"]) == 1
     registry_queries = [q["sql"] for q in queries.captured_queries if "registry_" in q["sql"]]
     assert len(registry_queries) == 1, registry_queries
+
+
+def _fields_built(monkeypatch) -> list[type]:
+    built: list[type] = []
+    original = drf_serializers.Serializer.fields.func
+
+    def spy(serializer):
+        built.append(type(serializer))
+        return original(serializer)
+
+    monkeypatch.setattr(drf_serializers.Serializer, "fields", cached_property(spy), raising=False)
+    drf_serializers.Serializer.fields.__set_name__(drf_serializers.Serializer, "fields")
+    return built
+
+
+def test_a_list_builds_no_fields_when_the_plan_knows_every_value(monkeypatch):
+    for index in range(3):
+        factories.agent_create(name=f"a{index}", auth_token="tok" if index else "")
+    agents = list(registry_entries_shown(ExternalAgent).order_by("name"))  # as a list reads them
+    assert serializers.ExternalAgentSerializer(agents, many=True).data  # the class's plan is made here
+    built = _fields_built(monkeypatch)
+
+    data = serializers.ExternalAgentSerializer(agents, many=True).data
+
+    assert built == []
+    assert [row["auth_token_set"] for row in data] == [False, True, True]
+    assert data == [
+        drf_serializers.Serializer.to_representation(serializers.ExternalAgentSerializer(), a) for a in agents
+    ]
+
+
+def test_a_method_field_is_the_serializers_own_method_with_its_own_context():
+    class Labelled(serializers.ExternalAgentSerializer):
+        label = drf_serializers.SerializerMethodField()
+
+        class Meta(serializers.ExternalAgentSerializer.Meta):
+            fields = ["name", "label"]
+
+        def get_label(self, obj):
+            return f"{self.context['prefix']}:{obj.name}"
+
+    agent = factories.agent_create(name="helper")
+    first = Labelled([agent], many=True, context={"prefix": "one"}).data
+    second = Labelled([agent], many=True, context={"prefix": "two"}).data
+
+    assert first == [{"name": "helper", "label": "one:helper"}]
+    assert second == [{"name": "helper", "label": "two:helper"}]
+
+
+def test_a_value_the_plan_does_not_know_takes_drfs_path_with_the_serializers_fields(monkeypatch):
+    agent = factories.agent_create(name="helper")
+    assert serializers.ExternalAgentSerializer([agent], many=True).data  # the class's plan is made here
+    built = _fields_built(monkeypatch)
+    agent.created_at = timezone.make_naive(agent.created_at)  # not an aware datetime: DRF's own path
+
+    row = serializers.ExternalAgentSerializer([agent], many=True).data[0]
+
+    assert built == [serializers.ExternalAgentSerializer]
+    assert row == drf_serializers.Serializer.to_representation(serializers.ExternalAgentSerializer(), agent)
