@@ -16,7 +16,9 @@ returned to the pool by the `request_finished` receivers on that thread as befor
 each request with none open.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
@@ -27,28 +29,55 @@ from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
 IDLE_EXECUTORS_KEPT = 64
 
 
+class RequestExecutor(ThreadPoolExecutor):
+    """A single-thread executor that knows whether work it was given has not finished yet."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="request")
+        self._unfinished = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._lock:
+            self._unfinished += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._unfinished -= 1
+
+    @property
+    def busy(self) -> bool:
+        return self._unfinished > 0
+
+
 class RequestExecutors:
     """Single-thread executors lent to one request at a time; the most recently used first (its thread
     is the warmest)."""
 
     def __init__(self, idle_kept: int = IDLE_EXECUTORS_KEPT) -> None:
         self.idle_kept = idle_kept
-        self._idle: list[ThreadPoolExecutor] = []
+        self._idle: list[RequestExecutor] = []
         self.started = 0  # executors made (a figure for the tests and the curious)
 
-    def take(self) -> ThreadPoolExecutor:
+    def take(self) -> RequestExecutor:
         if self._idle:
             return self._idle.pop()
         self.started += 1
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+        return RequestExecutor()
 
-    def give_back(self, executor: ThreadPoolExecutor) -> None:
-        """Called on the event loop once the request's context has exited. Work still queued there (a
-        sync view that outlived its cancelled request) runs before any later request's work."""
-        if len(self._idle) < self.idle_kept:
-            self._idle.append(executor)
-        else:
+    def give_back(self, executor: RequestExecutor) -> None:
+        """Called on the event loop once the request's context has exited. Django's handler has then
+        waited for its `request_finished` receivers, which run on the same thread after anything the
+        request left running there (a sync view whose client went away), so the executor is normally
+        idle. One that is not is never lent again: it is shut down and its thread ends when its work
+        does, so no later request waits for another's."""
+        if executor.busy or len(self._idle) >= self.idle_kept:
             executor.shutdown(wait=False)
+        else:
+            self._idle.append(executor)
 
     @property
     def idle(self) -> int:

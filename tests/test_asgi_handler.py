@@ -5,7 +5,6 @@ reused, and every database connection a request took (a sync view's, an async vi
 import asyncio
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -33,7 +32,14 @@ def users_counted(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"users": get_user_model().objects.count(), "thread": threading.get_ident()})
 
 
+def slow_sync_view(request: HttpRequest) -> JsonResponse:
+    get_user_model().objects.count()  # holds a connection while it sleeps
+    time.sleep(1.5)
+    return JsonResponse({"slept": True})
+
+
 urlpatterns = [
+    path("test/slow", slow_sync_view),
     path("test/async-count", users_counted_async),
     path("test/sync-count", users_counted),
     path("", include("orchestrator_studio.urls")),
@@ -128,4 +134,31 @@ def test_idle_executors_beyond_the_limit_are_shut_down():
     assert executors.take() is first
     with pytest.raises(RuntimeError):
         second.submit(threading.get_ident)
-    assert isinstance(first, ThreadPoolExecutor)
+    assert not first.busy
+
+
+def test_an_executor_still_running_a_requests_work_is_not_lent_again():
+    executors = RequestExecutors()
+    busy, release = executors.take(), threading.Event()
+    running = busy.submit(release.wait, 10)
+
+    executors.give_back(busy)
+
+    assert executors.idle == 0
+    assert executors.take() is not busy
+    release.set()
+    assert running.result(timeout=5) is True  # its work still ran to the end
+    with pytest.raises(RuntimeError):
+        busy.submit(threading.get_ident)
+
+
+def test_a_request_whose_client_left_mid_view_delays_no_later_request_and_leaks_no_connection(server):
+    connection.close()
+    with httpx.Client(base_url=server, timeout=0.3) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            http.get("/test/slow")  # the client gives up; the view goes on in its thread
+        started = time.monotonic()
+        assert http.get("/test/sync-count").status_code == 200
+        assert time.monotonic() - started < 1.0
+    time.sleep(1.5)  # the slow view ends
+    assert _checked_out() == 0
