@@ -308,6 +308,12 @@ RUN_ORPHAN_AFTER_SECONDS = env.int("RUN_ORPHAN_AFTER_SECONDS", default=10)
 RUN_RECOVERY_INTERVAL_SECONDS = env.int("RUN_RECOVERY_INTERVAL_SECONDS", default=5)
 # Executions of a run whose executor died before any tool call started (API.md, "Runs: never lost").
 RUN_MAX_ATTEMPTS = env.int("RUN_MAX_ATTEMPTS", default=3)
+# Postgres: a flush of the event writer that holds only events (deltas, tool call progress; never a run's
+# start, its messages or its end) commits without waiting for the WAL to reach the disk (`SET LOCAL
+# synchronous_commit TO off`): one fsync less on the way to every first token. A crash of the executing
+# process loses none of them; a crash of Postgres itself may lose the last few hundred milliseconds of
+# such events of unfinished runs (see README, "How runs stay fast"). False: every flush waits for its fsync.
+RUN_EVENTS_ASYNC_COMMIT = env.bool("RUN_EVENTS_ASYNC_COMMIT", default=True)
 # A call left undecided this long is rejected (reason `timeout`) by the recovery sweep (API.md, approval).
 APPROVAL_TIMEOUT_SECONDS = env.int("APPROVAL_TIMEOUT_SECONDS", default=600)
 # Runs one process executes at once; queued runs beyond that wait for a free slot (or another worker).

@@ -5,10 +5,13 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection, connections
+from django.db.backends.signals import connection_created
 
 from tests.engine.support import assert_well_numbered, listening, run_until_done, start
 from tests.fakes.openai_server import text
 from threads import services
+from threads.engine import events as event_types
 from threads.engine.broadcast import event_build
 from threads.engine.writer import RunSuperseded, event_writer
 from threads.models import RunEvent, Thread
@@ -17,6 +20,7 @@ from threads.selectors import run_events_after
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RUNS = 12
+EVENT_TYPES = {value for name, value in vars(event_types).items() if name.isupper() and isinstance(value, str)}
 ANSWER = "alpha beta gamma delta epsilon zeta eta theta"
 
 
@@ -70,3 +74,67 @@ async def test_a_run_whose_seq_was_taken_fails_alone_in_a_shared_flush(llm, user
     other = await sync_to_async(run_events_after)(run_id=run_taken.id, after_seq=0)
     assert [(e["seq"], e["type"]) for e in other] == [(1, "run.created"), (2, "run.failed")]
     assert await Thread.objects.filter(pk__in=[ours.id, theirs.id]).acount() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is Postgres'")
+async def test_flushes_of_events_alone_skip_the_fsync_and_a_runs_end_waits_for_it(llm, thread, fake_openai):
+    fake_openai.script(text(ANSWER, chunks=8, chunk_delay=0.01))
+    # What Postgres had in force for each statement that stored events: read on the same connection, in
+    # the same transaction, right after the INSERT.
+    seen: list[tuple[list[str], str]] = []
+
+    def record(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('INSERT INTO "threads_runevent"'):
+            with context["cursor"].connection.cursor() as cursor:
+                cursor.execute("SHOW synchronous_commit")
+                mode = cursor.fetchone()[0]
+            # A multi-row INSERT on Postgres passes each column as one array (UNNEST).
+            values = [v for value in params for v in (value if isinstance(value, list) else [value])]
+            types = [value for value in values if isinstance(value, str) and value in EVENT_TYPES]
+            seen.append((types, mode))
+        return result
+
+    def install(connection, **kwargs):
+        if record not in connection.execute_wrappers:
+            connection.execute_wrappers.append(record)
+
+    connection_created.connect(install)
+    await sync_to_async(lambda: install(connections["default"]))()
+    await sync_to_async(lambda: install(connections["default"]), thread_sensitive=False)()
+    try:
+        events = await run_until_done(await start(thread, "Go"))
+    finally:
+        connection_created.disconnect(install)
+
+    assert events[-1]["type"] == "run.completed"
+    deltas_alone = [mode for types, mode in seen if types and set(types) == {"message.delta"}]
+    ending = [mode for types, mode in seen if "run.completed" in types]
+    starting = [mode for types, mode in seen if "run.created" in types]
+    assert deltas_alone and set(deltas_alone) == {"off"}
+    assert ending == ["on"]
+    assert starting == ["on"]
+
+
+async def test_without_async_commit_every_flush_waits_for_the_fsync(llm, thread, fake_openai, settings):
+    settings.RUN_EVENTS_ASYNC_COMMIT = False
+    fake_openai.script(text(ANSWER, chunks=4, chunk_delay=0.01))
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def install(connection, **kwargs):
+        if record not in connection.execute_wrappers:
+            connection.execute_wrappers.append(record)
+
+    connection_created.connect(install)
+    try:
+        events = await run_until_done(await start(thread, "Go"))
+    finally:
+        connection_created.disconnect(install)
+
+    assert events[-1]["type"] == "run.completed"
+    assert any(sql.startswith('INSERT INTO "threads_runevent"') for sql in statements)
+    assert not any("synchronous_commit" in sql for sql in statements)
