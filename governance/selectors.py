@@ -2,17 +2,18 @@
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from governance.models import Quota
 from orchestrator_studio.models import AuditRecord
 
+# Read at every run's start: plain SQL, without the ORM's query compilation.
+_QUOTAS_SQL = f"SELECT * FROM {Quota._meta.db_table} WHERE user_id = %s OR user_id IS NULL"  # noqa: S608
+
 
 def quota_for_user(user_id: int) -> Quota | None:
     """The user's own quota, else the default one, else None (no limits)."""
-    quotas = {
-        quota.user_id: quota for quota in Quota.objects.filter(Q(user_id=user_id) | Q(user__isnull=True))
-    }
+    quotas = {quota.user_id: quota for quota in Quota.objects.raw(_QUOTAS_SQL, [user_id])}
     return quotas.get(user_id) or quotas.get(None)
 
 

@@ -19,10 +19,14 @@ def registry_entries_shown(model: type[RegistryEntry]) -> QuerySet[Any]:
     return model._default_manager.defer(*flagged).annotate(**flags)
 
 
+_DEFAULT_CONFIG_SQL = f"SELECT * FROM {LLMConfig._meta.db_table} WHERE is_default LIMIT 1"  # noqa: S608
+
+
 def llm_config_default() -> LLMConfig:
     """The default LLM config (the first one made becomes it). Reading never creates one: the one from the
     environment is made by `migrate` (`llm_config_from_environment`)."""
-    config = LLMConfig.objects.filter(is_default=True).first()
+    # Read at every run's start: plain SQL, without the ORM's query compilation.
+    config = next(iter(LLMConfig.objects.raw(_DEFAULT_CONFIG_SQL)), None)
     if config:
         return config
     config = LLMConfig.objects.order_by("created_at").first()

@@ -75,12 +75,13 @@ def _lock_user(user_id: int) -> None:
     list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True))
 
 
-def quota_check_start(*, user_id: int) -> None:
-    """Refuse a new run of `user_id` with `QuotaExceeded` when any limit of their quota is reached.
-    Call it inside the transaction that then creates the run."""
+def quota_check_start(*, user_id: int) -> Quota | None:
+    """Refuse a new run of `user_id` with `QuotaExceeded` when any limit of their quota is reached; returns
+    the quota in force (None: no limits), for the run's token budget. Call it inside the transaction that
+    then creates the run."""
     quota = quota_for_user(user_id)
     if quota is None or all(getattr(quota, limit) is None for limit in Quota.LIMITS):
-        return
+        return quota
     _lock_user(user_id)
     now = periods()
     runs = runs_of_user(user_id)
@@ -126,11 +127,12 @@ def quota_check_start(*, user_id: int) -> None:
             resets_at=now.next_month,
             retry_after=_seconds_until(now.next_month, now.now),
         )
+    return quota
 
 
-def quota_token_budget(*, user_id: int) -> int | None:
-    """The tokens `user_id` may still spend today, for a run starting now (None: no daily limit)."""
-    quota = quota_for_user(user_id)
+def quota_token_budget(*, user_id: int, quota: Quota | None) -> int | None:
+    """The tokens `user_id` may still spend today under `quota` (theirs, `quota_for_user`), for a run
+    starting now (None: no daily limit)."""
     if quota is None or quota.tokens_per_day is None:
         return None
     return max(0, quota.tokens_per_day - tokens_used(user_id, since=periods().day_start))

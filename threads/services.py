@@ -152,7 +152,7 @@ def _run_create_once(
                         raise Conflict("This thread already has a run in progress.", code="run_active")
                     released.append(event)
             config = _llm_config_choose(options.get("llm_config"))
-            quota_check_start(user_id=thread.owner_id)
+            quota = quota_check_start(user_id=thread.owner_id)
             run = Run(
                 thread=thread,
                 task=task,
@@ -187,7 +187,7 @@ def _run_create_once(
             claim = None
             if worker_id is not None:
                 claim = run_claim_finish(
-                    run, next_seq=2, new_thread_messages=[message] if new_thread else None
+                    run, next_seq=2, quota=quota, new_thread_messages=[message] if new_thread else None
                 )
                 if claim.in_progress is not None:
                     events.append(claim.in_progress)

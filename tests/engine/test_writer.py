@@ -20,7 +20,9 @@ from threads.selectors import run_events_after
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RUNS = 12
-EVENT_TYPES = {value for name, value in vars(event_types).items() if name.isupper() and isinstance(value, str)}
+EVENT_TYPES = {
+    value for name, value in vars(event_types).items() if name.isupper() and isinstance(value, str)
+}
 ANSWER = "alpha beta gamma delta epsilon zeta eta theta"
 
 
@@ -111,7 +113,8 @@ async def test_flushes_of_events_alone_skip_the_fsync_and_a_runs_end_waits_for_i
     deltas_alone = [mode for types, mode in seen if types and set(types) == {"message.delta"}]
     ending = [mode for types, mode in seen if "run.completed" in types]
     starting = [mode for types, mode in seen if "run.created" in types]
-    assert deltas_alone and set(deltas_alone) == {"off"}
+    assert deltas_alone
+    assert set(deltas_alone) == {"off"}
     assert ending == ["on"]
     assert starting == ["on"]
 

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.models import Quota
+from governance.selectors import quota_for_user
 from orchestrator_studio.models import AuditRecord
 from tests.governance.factories import run_create
 from threads.models import Run
@@ -88,7 +89,7 @@ def test_without_a_quota_nothing_is_limited(user):
         run_create(owner=user, status=Run.Status.IN_PROGRESS, prompt_tokens=10**9)
 
     assert _check(user) is None
-    assert quota_token_budget(user_id=user.pk) is None
+    assert quota_token_budget(user_id=user.pk, quota=quota_for_user(user.pk)) is None
 
 
 def test_the_default_quota_applies_to_users_without_their_own(user, other_user):
@@ -128,7 +129,7 @@ def test_tokens_per_day_count_today_only_and_reset_at_midnight(user):
     run_create(owner=user, prompt_tokens=600, completion_tokens=100)
 
     assert _check(user) is None
-    assert quota_token_budget(user_id=user.pk) == 300
+    assert quota_token_budget(user_id=user.pk, quota=quota_for_user(user.pk)) == 300
 
     run_create(owner=user, prompt_tokens=250, completion_tokens=50)
     refused = _check(user)
@@ -136,7 +137,7 @@ def test_tokens_per_day_count_today_only_and_reset_at_midnight(user):
     assert refused is not None
     assert refused.details["limit"] == "tokens_per_day"
     assert refused.details["resets_at"] == today.next_day.isoformat().replace("+00:00", "Z")
-    assert quota_token_budget(user_id=user.pk) == 0
+    assert quota_token_budget(user_id=user.pk, quota=quota_for_user(user.pk)) == 0
 
 
 def test_cost_per_month_counts_priced_runs_of_this_month(user):

@@ -25,6 +25,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from governance.models import Quota
+from governance.selectors import quota_for_user
 from orchestrator_studio.timing import elapsed_ms
 from orchestrator_studio.tracing import trace_run, trace_tool_call
 from registry.catalog import Catalog, catalog_build, catalog_call
@@ -133,10 +135,13 @@ class Claim:
     resume: bool = False
 
 
-def run_claim_finish(run: Run, next_seq: int, new_thread_messages: list[Message] | None = None) -> Claim:
+def run_claim_finish(
+    run: Run, next_seq: int, *, quota: Quota | None, new_thread_messages: list[Message] | None = None
+) -> Claim:
     """The rest of a claim, inside the claiming transaction (the run row is already marked in progress):
     `run.in_progress` built (the caller stores it with its other rows) and the context read (none for a
-    thread created with the run: `new_thread_messages` are all it holds)."""
+    thread created with the run: `new_thread_messages` are all it holds). `quota`: the one in force for
+    the thread's owner (`quota_for_user`), which gives the run's token budget."""
     if run.cancel_requested:
         return Claim(run=run, next_seq=next_seq, in_progress=None, context=None)
     if run.approval_pauses:
@@ -147,7 +152,7 @@ def run_claim_finish(run: Run, next_seq: int, new_thread_messages: list[Message]
             in_progress=None,
             context=None,
             end_user_id=run.thread.user_id,
-            token_budget=quota_token_budget(user_id=run.thread.owner_id),
+            token_budget=quota_token_budget(user_id=run.thread.owner_id, quota=quota),
             resume=True,
         )
     event = event_build(type=RUN_IN_PROGRESS, thread_id=run.thread_id, run_id=run.id, seq=next_seq)
@@ -164,7 +169,7 @@ def run_claim_finish(run: Run, next_seq: int, new_thread_messages: list[Message]
         in_progress=event,
         context=context,
         end_user_id=run.thread.user_id,
-        token_budget=quota_token_budget(user_id=run.thread.owner_id),
+        token_budget=quota_token_budget(user_id=run.thread.owner_id, quota=quota),
     )
 
 
@@ -181,7 +186,7 @@ def _run_claim(run_id: UUID, worker_id: str) -> Claim | None:
                 return None
             run = Run.objects.select_related("thread", "llm_config").get(pk=run_id)
             next_seq = (RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0) + 1
-            claim = run_claim_finish(run, next_seq)
+            claim = run_claim_finish(run, next_seq, quota=quota_for_user(run.thread.owner_id))
             if claim.in_progress is not None:
                 event = claim.in_progress
                 RunEvent.objects.create(run_id=run.id, seq=event["seq"], type=event["type"], payload=event)
@@ -222,7 +227,8 @@ def runs_claim_queued(worker_id: str, limit: int) -> list[Claim]:
                     now,
                     worker_id,
                 )
-                claims.append(run_claim_finish(run, (last_seqs.get(run.pk) or 0) + 1))
+                quota = quota_for_user(run.thread.owner_id)
+                claims.append(run_claim_finish(run, (last_seqs.get(run.pk) or 0) + 1, quota=quota))
             RunEvent.objects.bulk_create(
                 RunEvent(run_id=e["run_id"], seq=e["seq"], type=e["type"], payload=e)
                 for e in (claim.in_progress for claim in claims)

@@ -73,10 +73,10 @@ def _commit_without_fsync(writes: list[_Write]) -> None:
     """Inside the flush's transaction: on Postgres, with `RUN_EVENTS_ASYNC_COMMIT`, a flush of events alone
     commits without waiting for its WAL to reach the disk. A write with a step (a message, a run's end)
     waits for it, and with it for every flush before it (the WAL is written in order)."""
-    if settings.RUN_EVENTS_ASYNC_COMMIT and connection.vendor == "postgresql":
-        if all(write.step is None for write in writes):
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO off")
+    events_alone = all(write.step is None for write in writes)
+    if events_alone and settings.RUN_EVENTS_ASYNC_COMMIT and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO off")
 
 
 def _writes_store(writes: list[_Write]) -> list[tuple[bool, Any]]:
