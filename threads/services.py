@@ -247,7 +247,9 @@ async def run_start(
     (`run.in_progress`) and the read of the context the first LLM turn gets. `parts`: the task's content
     parts when it has images (the OpenAI-compatible door, for a model that takes them)."""
     worker_id = worker_identity() if executors.claims_at_creation() else None
-    run, events, claim = await sync_to_async(_run_create)(
+    # On the pooled threads: starts of many runs at once (a thousand websockets) go in parallel instead
+    # of one after the other on the one thread-sensitive thread. `_run_create` gives its connection back.
+    run, events, claim = await sync_to_async(_run_create, thread_sensitive=False)(
         thread=thread, task=task, options=options, worker_id=worker_id, parts=parts
     )
     await events_broadcast(events)

@@ -164,6 +164,8 @@ def test_put_llm_config_needs_staff(db, request, client_name, status):
     assert LLMConfig.objects.get().model == "gpt-4o"
 
 
+# A run starts on a pooled thread with a connection of its own: the thread made by the test must be committed.
+@pytest.mark.django_db(transaction=True)
 def test_with_no_llm_config_a_run_is_refused_with_what_to_do(user_client):
     thread_id = user_client.post("/api/agent/initiate", {}, format="json").json()["thread_id"]
 
