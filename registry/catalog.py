@@ -151,7 +151,8 @@ def _catalog_version() -> str:
     return version
 
 
-def _enabled_entries() -> EnabledEntries:
+def catalog_entries() -> EnabledEntries:
+    """The enabled registry rows a catalog is built from (sync: call it on a thread)."""
     # The version is read BEFORE the rows: a write that lands in between bumps it again, so rows read
     # under an old version are never kept under a new one.
     version = _catalog_version()
@@ -179,9 +180,12 @@ def catalog_tables_rewritten(**kwargs: Any) -> None:
     catalog_version_bump()
 
 
-async def catalog_build() -> Catalog:
-    """The functions a run would offer now: every enabled tool, agent and datasource."""
-    tool_rows, agent_rows, datasource_rows = await sync_to_async(_enabled_entries)()
+async def catalog_build(entries: EnabledEntries | None = None) -> Catalog:
+    """The functions a run would offer now: every enabled tool, agent and datasource (`entries`: the rows
+    as `catalog_entries` read them, when the caller already read them on a thread of its own)."""
+    if entries is None:
+        entries = await sync_to_async(catalog_entries)()
+    tool_rows, agent_rows, datasource_rows = entries
     functions: dict[str, FunctionSpec] = {}
     resources: dict[str, RegistryEntry] = {}
 

@@ -29,7 +29,7 @@ from governance.models import Quota
 from governance.selectors import quota_for_user
 from orchestrator_studio.timing import elapsed_ms
 from orchestrator_studio.tracing import trace_run, trace_tool_call
-from registry.catalog import Catalog, catalog_build, catalog_call
+from registry.catalog import Catalog, catalog_build, catalog_call, catalog_entries
 from registry.connectors.llm import LLMUnavailable, llm_client, llm_completion_options, model_capabilities
 from registry.connectors.results import CallResult
 from registry.models import LLMConfig
@@ -473,7 +473,9 @@ async def _run_steps(
     options = _completion_options(config, run.options)
     catalog: Catalog | None = None
     if run.options.get("use_tools", True) and model_capabilities(config.model)["function_calling"]:
-        catalog = await catalog_build()
+        # The registry's rows read on a pooled thread, like the run's other steps (not on the one shared
+        # thread-sensitive thread, which every run of the process would queue for).
+        catalog = await catalog_build(await _db(catalog_entries))
         if run.options.get(approval.OFFER_APPROVAL_FUNCTIONS) is False:
             catalog = catalog.without_approval()
     tools = catalog.openai_tools() if catalog else []
