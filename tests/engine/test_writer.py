@@ -13,8 +13,9 @@ from tests.fakes.openai_server import text
 from threads import services
 from threads.engine import events as event_types
 from threads.engine.broadcast import event_build
+from threads.engine.publisher import run_terminate
 from threads.engine.writer import RunSuperseded, event_writer
-from threads.models import RunEvent, Thread
+from threads.models import Run, RunEvent, Thread
 from threads.selectors import run_events_after
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -141,3 +142,60 @@ async def test_without_async_commit_every_flush_waits_for_the_fsync(llm, thread,
     assert events[-1]["type"] == "run.completed"
     assert any(sql.startswith('INSERT INTO "threads_runevent"') for sql in statements)
     assert not any("synchronous_commit" in sql for sql in statements)
+
+
+def _taken_seq_2(run, thread):
+    """Someone else (recovery re-queuing the run) stored seq 2 of a run that is still active."""
+    taken = event_build(type="run.retrying", thread_id=thread.id, run_id=run.id, seq=2, attempt=2)
+    RunEvent.objects.create(run=run, seq=2, type="run.retrying", payload=taken)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_end_whose_own_events_find_their_seq_taken_changes_nothing(llm, user):
+    thread = services.thread_create(owner=user, title="t")
+    run = services.run_create(thread=thread, task="a", options={})
+    _taken_seq_2(run, thread)
+    delta = event_build(type="message.delta", thread_id=thread.id, run_id=run.id, seq=2, delta="hi")
+
+    with pytest.raises(RunSuperseded):
+        run_terminate(
+            run_id=run.id,
+            thread_id=thread.id,
+            type="run.completed",
+            fields={},
+            updates={"status": Run.Status.COMPLETED},
+            preceding=[delta],
+        )
+
+    run.refresh_from_db()
+    assert run.status == Run.Status.QUEUED
+    assert run.finished_at is None
+    stored = run_events_after(run_id=run.id, after_seq=0)
+    assert [(e["seq"], e["type"]) for e in stored] == [(1, "run.created"), (2, "run.retrying")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_end_with_nothing_of_its_own_before_it_goes_after_a_taken_seq(llm, user):
+    thread = services.thread_create(owner=user, title="t")
+    run = services.run_create(thread=thread, task="a", options={})
+    _taken_seq_2(run, thread)
+
+    event = run_terminate(
+        run_id=run.id,
+        thread_id=thread.id,
+        type="run.cancelled",
+        fields={},
+        updates={"status": Run.Status.CANCELLED},
+        seq_hint=2,
+    )
+
+    assert event is not None
+    assert event["seq"] == 3
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED
+    stored = run_events_after(run_id=run.id, after_seq=0)
+    assert [(e["seq"], e["type"]) for e in stored] == [
+        (1, "run.created"),
+        (2, "run.retrying"),
+        (3, "run.cancelled"),
+    ]

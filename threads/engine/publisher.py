@@ -69,16 +69,25 @@ def run_terminate(
             seq_hint = preceding[-1]["seq"] + 1
         if seq_hint is not None:
             event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=seq_hint, **fields)
+            rows = [
+                RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], payload=e)
+                for e in [*(preceding or []), event]
+            ]
+            if preceding:
+                # Their seq taken: the whole transaction is undone (the run stays as the other one left it).
+                try:
+                    RunEvent.objects.bulk_create(rows)
+                except IntegrityError as exc:
+                    raise RunSuperseded(str(run_id)) from exc
+                return event
+            # Nothing of ours precedes it: if its seq was taken, it goes after the last event (a savepoint
+            # keeps the transaction usable for that).
             try:
                 with transaction.atomic():
-                    RunEvent.objects.bulk_create(
-                        RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], payload=e)
-                        for e in [*(preceding or []), event]
-                    )
+                    RunEvent.objects.bulk_create(rows)
                 return event
-            except IntegrityError as exc:
-                if preceding:
-                    raise RunSuperseded(str(run_id)) from exc
+            except IntegrityError:
+                pass
         return event_append(run_id=run_id, thread_id=thread_id, type=type, fields=fields)
 
 
