@@ -1,4 +1,4 @@
-"""Django's ASGI handler, with the thread of each request's synchronous work taken from a pool.
+"""Django's HTTP requests, with the thread of each request's synchronous work taken from a pool.
 
 Django serves each HTTP request inside a `ThreadSensitiveContext`: every `sync_to_async` call of the request
 (the `request_started` receivers, a sync view such as DRF's, rendering its response, `response.close()` and
@@ -8,7 +8,7 @@ another new thread when the request ends: two thread starts per request, about a
 CPU before any work is done, paid by every API call and every `/v1/chat`.
 
 asgiref (3.13) lets the context be given an executor that it does not shut down
-(`ThreadSensitiveContext(executor=...)`). This handler lends each request a single-thread executor from a
+(`ThreadSensitiveContext(executor=...)`). The wrapper here lends each request a single-thread executor from a
 per-process pool and takes it back when the request has ended, so the threads are started once and reused,
 one request at a time each, as a WSGI server's threads are. Each request still has its synchronous work on
 one thread of its own for its duration, and Django's database connections (one per thread) are closed or
@@ -17,12 +17,11 @@ each request with none open.
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext
-from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
 
 # Idle executors kept for the next requests; beyond these (after a burst) they are shut down. A thread
 # only starts when its executor is first given work, so a request that makes no sync call starts none.
@@ -84,27 +83,24 @@ class RequestExecutors:
         return len(self._idle)
 
 
-class ASGIHandler(DjangoASGIHandler):
-    """`django.core.handlers.asgi.ASGIHandler`, its per-request context given a pooled executor."""
+class PooledRequestThreads:
+    """Wraps Django's ASGI handler (or the static files' handler around it): each HTTP request runs inside
+    a `ThreadSensitiveContext` given a pooled executor. Django's handler, inside it, finds the context
+    already set and uses it (its own `ThreadSensitiveContext()` only sets one where there is none). It
+    stays Django's own class, not a subclass, so the receivers of its signals connected with
+    `sender=ASGIHandler` (the recovery sweeps' first request) are called as before."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, application: Callable[..., Awaitable[None]]) -> None:
+        self.application = application
         self.executors = RequestExecutors()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+            await self.application(scope, receive, send)  # Django refuses it, as it would anyway
+            return
         executor = self.executors.take()
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+                await self.application(scope, receive, send)
         finally:
             self.executors.give_back(executor)
-
-
-def asgi_handler() -> ASGIHandler:
-    """What `django.core.asgi.get_asgi_application()` does, with this handler."""
-    import django
-
-    django.setup(set_prefix=False)
-    return ASGIHandler()

@@ -1,4 +1,4 @@
-"""The ASGI handler lends each request a pooled thread (orchestrator_studio/asgi_handler.py): threads are
+"""The ASGI handler lends each request a pooled thread (orchestrator_studio/request_threads.py): threads are
 reused, and every database connection a request took (a sync view's, an async view's through
 `sync_to_async`) is back in the pool when the request ends, however many requests there are."""
 
@@ -10,13 +10,15 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
+from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import request_started
 from django.db import connection, connections
 from django.http import HttpRequest, JsonResponse
 from django.test import override_settings
 from django.urls import include, path
 
-from orchestrator_studio.asgi import application, django_asgi_app
-from orchestrator_studio.asgi_handler import RequestExecutors
+from orchestrator_studio.asgi import application, django_http
+from orchestrator_studio.request_threads import RequestExecutors
 from tests.fakes.server import serve
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,7 +81,7 @@ def _checked_out() -> int:
 
 def _executor_back(idle_before: int) -> None:
     deadline = time.monotonic() + 5
-    while django_asgi_app.executors.idle < max(idle_before, 1) and time.monotonic() < deadline:
+    while django_http.executors.idle < max(idle_before, 1) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -94,7 +96,7 @@ def test_connections_of_sync_and_async_views_go_back_to_the_pool(server, user_cl
 
 def test_many_concurrent_requests_leak_no_connection_and_reuse_threads(server, user_client):
     connection.close()
-    started_before = django_asgi_app.executors.started
+    started_before = django_http.executors.started
     headers = {"Authorization": f"Bearer {user_client.raw_token}"}
 
     async def burst() -> set[int]:
@@ -112,7 +114,7 @@ def test_many_concurrent_requests_leak_no_connection_and_reuse_threads(server, u
 
     assert _checked_out() == 0
     # 240 requests, at most 24 at once: their sync work ran on at most 24 executors' threads.
-    assert django_asgi_app.executors.started - started_before <= 24
+    assert django_http.executors.started - started_before <= 24
     assert len(threads) <= 24
 
 
@@ -120,7 +122,7 @@ def test_a_request_runs_its_sync_work_on_one_thread_not_the_loop(server, user_cl
     answers = []
     with httpx.Client(base_url=server) as http:
         for url in ("/test/async-count", "/test/sync-count", "/test/async-count"):
-            idle = django_asgi_app.executors.idle
+            idle = django_http.executors.idle
             answers.append(http.get(url).json()["thread"])
             _executor_back(idle)
     assert threading.get_ident() not in answers
@@ -168,3 +170,18 @@ def test_a_request_whose_client_left_mid_view_delays_no_later_request_and_leaks_
         assert time.monotonic() - started < 1.0
     time.sleep(1.5)  # the slow view ends
     assert _checked_out() == 0
+
+
+def test_djangos_request_signals_come_from_djangos_handler_class(server):
+    """Receivers connected for `sender=ASGIHandler` (the recovery sweeps' first request) are called."""
+    senders = []
+
+    def receiver(sender, **kwargs):
+        senders.append(sender)
+
+    request_started.connect(receiver, sender=ASGIHandler)
+    try:
+        assert httpx.get(f"{server}/healthz").status_code == 200
+    finally:
+        request_started.disconnect(receiver, sender=ASGIHandler)
+    assert senders == [ASGIHandler]
