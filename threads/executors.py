@@ -89,7 +89,9 @@ class RunSupervisor:
         self._scheduler: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
 
-    def spawn(self, run_id: UUID, claim: Claim | None = None) -> asyncio.Task[None]:
+    def spawn(self, run_id: UUID, claim: Claim) -> asyncio.Task[None]:
+        """Execute a run claimed for this process. Only claimed runs are spawned: the watcher takes a run
+        that is not in progress here for one ended or taken over elsewhere, and stops it."""
         key = str(run_id)
         existing = self.runs.get(key)
         if existing is not None:
@@ -229,10 +231,16 @@ def supervisor() -> RunSupervisor:
     return found
 
 
-def run_spawn(run_id: UUID, claim: Claim | None = None) -> asyncio.Task[None]:
-    """Execute a run in this process: one claimed for it when it was created (`claim`, the inline
-    executor), or a queued one it claims now."""
+def run_spawn(run_id: UUID, claim: Claim) -> asyncio.Task[None]:
+    """Execute a run claimed for this process (when it was created, with the inline executor)."""
     return supervisor().spawn(run_id, claim)
+
+
+def runs_claim_soon() -> None:
+    """This event loop claims queued runs (up to its free slots, oldest first) at once."""
+    found = supervisor()
+    found.schedule(claims_queued=True)
+    found.wake()
 
 
 def scheduling_start(*, claims_queued: bool | None = None) -> None:
@@ -277,10 +285,17 @@ def claims_at_creation() -> bool:
 
 async def run_dispatch(*, run_id: UUID, claim: Claim | None = None) -> None:
     """Hand a run to the configured executor: a claimed one to this process; a queued one stays in the
-    database for the workers, woken by a message on the `runs` channel (a lost message delays the run
-    until a worker's next sweep, never loses it)."""
-    if claim is not None or settings.RUN_EXECUTOR != WORKER:
+    database for the executors that claim queued runs: with the inline executor this loop's scheduler,
+    woken now; otherwise the workers, woken by a message on the `runs` channel (a lost message delays the
+    run until a worker's next sweep, never loses it).
+
+    A queued run is never spawned to claim itself: until its claim commits it is not in progress here, and
+    a watcher poll in between would stop it as taken over (and the claim that commits afterwards would
+    leave it in progress with no task, for recovery to fail)."""
+    if claim is not None:
         run_spawn(run_id, claim)
+    elif settings.RUN_EXECUTOR != WORKER:
+        runs_claim_soon()
     else:
         await get_channel_layer().send(RUNS_CHANNEL, {"type": "run.execute", "run_id": str(run_id)})
 

@@ -2,6 +2,7 @@
 process): the fake OpenAI server drives the turns, and the tools are HTTP servers that record their calls."""
 
 import asyncio
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -14,6 +15,7 @@ from tests.fakes.openai_server import call, text, tool_calls
 from tests.threads_api.conftest import async_client, execute, open_socket
 from threads import executors, services
 from threads.approvals import Decision, approvals_expire
+from threads.engine import loop
 from threads.models import Message, ToolCallApproval
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -200,6 +202,41 @@ async def test_a_rejection_over_the_websocket_never_calls_the_tool_and_the_llm_i
     assert events[-2]["content"] == "I did not refund it: you said no."
     approval = await ToolCallApproval.objects.aget(run_id=run.id)
     assert (approval.status, approval.reason) == ("rejected", "Over the limit")
+
+
+async def test_a_run_resumed_while_its_claim_is_slow_is_not_stopped_by_the_watcher(
+    llm, thread, fake_openai, tools, monkeypatch
+):
+    """The watcher of this process polls its runs every CANCEL_POLL_SECONDS and stops one that is not in
+    progress here (taken over elsewhere). A resumed run it saw before its claim committed was stopped, and
+    the claim then left it in progress with no task, for recovery to fail (`worker_lost`): 1 run in 5 when
+    the machine was loaded. Claims slower than a poll make that certain, unless only claimed runs execute."""
+    refunds, _ = tools
+    fake_openai.script(refund_and_lookup(), text("Refunded after a slow claim."))
+    run = await paused(thread)
+
+    def slowed(claim):
+        def slow(*args, **kwargs):
+            time.sleep(executors.CANCEL_POLL_SECONDS * 2)
+            return claim(*args, **kwargs)
+
+        return slow
+
+    # Both ways a queued run can be claimed: by the executor that resumes it, or by a scheduler's claim.
+    monkeypatch.setattr(loop, "_run_claim", slowed(loop._run_claim))
+    monkeypatch.setattr(executors, "runs_claim_queued", slowed(executors.runs_claim_queued))
+    applied = await services.arun_approve(
+        run=run, user=thread.owner, decisions=[Decision("call_refund", approve=True)]
+    )
+    assert applied.resumed
+
+    finished = await until_status(run.id, "completed", timeout=10)
+    await run_until_done(run)
+    events = await stored_events(run.id)
+    assert_well_numbered(events)
+    assert events[-1]["type"] == "run.completed"
+    assert finished.worker_id == executors.supervisor().worker_id
+    assert refunds.calls == [{"path": "/orders/7/refund", "body": {"amount": 30}}]
 
 
 async def test_a_call_left_undecided_is_rejected_with_timeout(llm, thread, fake_openai, tools, settings):
