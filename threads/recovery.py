@@ -111,12 +111,16 @@ def runs_recover(*, now: datetime | None = None) -> list[Event]:
     """Retry or fail every orphaned run; returns their `run.retrying` / `run.failed` events (stored; to
     broadcast). A retried run is queued: an executor claims it (see `threads.executors`)."""
     events = []
-    for run in runs_orphaned(now=now):
-        event = run_orphan_recover(run, now=now)
-        if event is not None:
-            outcome = event["type"] if event["type"] == RUN_RETRYING else event["error"]["code"]
-            logger.warning("Recovery: run %s %s", run.id, outcome)
-            events.append(event)
+    try:
+        for run in runs_orphaned(now=now):
+            event = run_orphan_recover(run, now=now)
+            if event is not None:
+                outcome = event["type"] if event["type"] == RUN_RETRYING else event["error"]["code"]
+                logger.warning("Recovery: run %s %s", run.id, outcome)
+                events.append(event)
+    finally:
+        # The sweep comes back every few seconds on a long-lived thread: it holds no connection meanwhile.
+        connection_release()
     return events
 
 
