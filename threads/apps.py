@@ -10,14 +10,11 @@ class ThreadsConfig(AppConfig):
         from django.core.handlers.asgi import ASGIHandler
         from django.core.signals import request_started
 
-        from orchestrator_studio.asgi_handler import ASGIHandler as PooledASGIHandler
         from threads.executors import executor_check, scheduling_on_server_start
 
         executor_check(settings.RUN_EXECUTOR)
         # Only a real ASGI server process (not the test client): its first request starts the recovery
-        # sweeps, since no database work may happen while the app loads. The sender is the handler's own
-        # class: Django's, or the project's subclass that serves `orchestrator_studio.asgi`.
-        for handler in (ASGIHandler, PooledASGIHandler):
-            request_started.connect(
-                scheduling_on_server_start, sender=handler, dispatch_uid="threads.scheduling_on_server_start"
-            )
+        # sweeps, since no database work may happen while the app loads.
+        request_started.connect(
+            scheduling_on_server_start, sender=ASGIHandler, dispatch_uid="threads.scheduling_on_server_start"
+        )
