@@ -14,6 +14,11 @@ one request at a time each, as a WSGI server's threads are. Each request still h
 one thread of its own for its duration, and Django's database connections (one per thread) are closed or
 returned to the pool by the `request_finished` receivers on that thread as before: a reused thread starts
 each request with none open.
+
+One difference from Django's own contexts, by asgiref's design: a task created inside a request that outlives
+it must not make thread-sensitive `sync_to_async` calls after the request has ended (asgiref raises
+RuntimeError rather than run them on a thread now lent to another request). Work that outlives a request
+(a run executed inline) is started in a fresh `contextvars.Context()`, as `threads.executors` does.
 """
 
 import threading
