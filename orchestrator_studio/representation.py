@@ -83,9 +83,19 @@ def _json_value(value: Any) -> Any:
     return NOT_SHORT if callable(value) else value
 
 
+# Zones that are UTC at every instant: a UTC value shown in one is the value itself.
+_UTC_KEYS = ("UTC", "Etc/UTC")
+
+
 def _iso_datetime(zone: Any) -> Callable[[Any], Any]:
+    utc = zone is datetime.UTC or getattr(zone, "key", None) in _UTC_KEYS
+
     def shown(value: Any) -> Any:
-        if type(value) is not datetime.datetime or value.utcoffset() is None:
+        if type(value) is not datetime.datetime:
+            return NOT_SHORT
+        if utc and value.tzinfo is datetime.UTC:  # as the database gives it: no conversion to make
+            return value.isoformat()[:-6] + "Z"
+        if value.utcoffset() is None:
             return NOT_SHORT
         text = value.astimezone(zone).isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text

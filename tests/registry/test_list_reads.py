@@ -138,7 +138,7 @@ def _entries() -> list[tuple[type[drf_serializers.ModelSerializer], RegistryEntr
     ]
 
 
-@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "Asia/Kolkata"])
 def test_the_readers_give_exactly_what_drf_gives(zone):
     entries = _entries()
     with timezone.override(zone):
