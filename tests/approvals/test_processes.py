@@ -2,24 +2,18 @@
 `uvicorn` servers with the inline executor, and `runworker runs` workers (they need Redis and a database
 shared with the tests, Postgres)."""
 
-import contextlib
 import os
 import signal
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 
 from tests.approvals.conftest import stored_events, types_of, until_status
+from tests.engine.processes import server_process
 from tests.engine.support import assert_well_numbered, refreshed, start
-from tests.engine.test_worker import shared_database_url, worker_process
+from tests.engine.test_worker import worker_process
 from tests.fakes.openai_server import call, text, tool_calls
-from tests.fakes.server import free_port, wait_until_serving
 from threads import services
 from threads.approvals import Decision
 from threads.models import Run
@@ -46,40 +40,6 @@ def script(fake_openai) -> None:
         ),
         text("Order 9 is refunded.", chunks=2),
     )
-
-
-@contextlib.contextmanager
-def server_process() -> Iterator[tuple[str, subprocess.Popen]]:
-    """A uvicorn server (inline executor) on the tests' database and Redis: its base URL and process."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": shared_database_url(),
-        "RUN_EXECUTOR": "inline",
-        "RUN_HEARTBEAT_SECONDS": "1",
-    }
-    command = [sys.executable, "-m", "uvicorn", "orchestrator_studio.asgi:application", "--lifespan", "off"]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=django_settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_serving(base_url, process)
-            yield base_url, process
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=10)
-            log.seek(0)
-            output = log.read().decode(errors="replace")
-            if "Traceback" in output:
-                print(output)
 
 
 async def test_a_restart_between_the_pause_and_the_decision_loses_nothing(
