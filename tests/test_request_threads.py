@@ -49,22 +49,27 @@ urlpatterns = [
 
 
 def _pool():
-    return connections["default"].pool
+    return getattr(connections["default"], "pool", None)
 
 
 @pytest.fixture
 def server():
-    if _pool() is None:
-        pytest.skip("the connection pool is Postgres' (DATABASE_URL=postgresql://...)")
     global _held_elsewhere
     connection.close()  # the test's own connection back to the pool: the pool's figures are the server's
-    stats = _pool().get_stats()
-    _held_elsewhere = stats["pool_size"] - stats["pool_available"]
+    if _pool() is not None:
+        stats = _pool().get_stats()
+        _held_elsewhere = stats["pool_size"] - stats["pool_available"]
     with override_settings(ROOT_URLCONF=__name__), serve(application) as base_url:
         yield base_url
 
 
 _held_elsewhere = 0  # pool connections held outside the server's requests (earlier tests' threads)
+
+
+@pytest.fixture
+def pooled():
+    if _pool() is None:
+        pytest.skip("the connection pool is Postgres' (DATABASE_URL=postgresql://...)")
 
 
 def _checked_out() -> int:
@@ -85,7 +90,7 @@ def _executor_back(idle_before: int) -> None:
         time.sleep(0.01)
 
 
-def test_connections_of_sync_and_async_views_go_back_to_the_pool(server, user_client):
+def test_connections_of_sync_and_async_views_go_back_to_the_pool(pooled, server, user_client):
     connection.close()
     with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {user_client.raw_token}"}) as http:
         for url in ("/test/sync-count", "/test/async-count", "/api/agents/"):
@@ -94,7 +99,7 @@ def test_connections_of_sync_and_async_views_go_back_to_the_pool(server, user_cl
             assert _checked_out() == 0, url
 
 
-def test_many_concurrent_requests_leak_no_connection_and_reuse_threads(server, user_client):
+def test_many_concurrent_requests_leak_no_connection_and_reuse_threads(pooled, server, user_client):
     connection.close()
     started_before = django_http.executors.started
     headers = {"Authorization": f"Bearer {user_client.raw_token}"}
@@ -160,7 +165,7 @@ def test_an_executor_still_running_a_requests_work_is_not_lent_again():
         busy.submit(threading.get_ident)
 
 
-def test_a_request_whose_client_left_mid_view_delays_no_later_request_and_leaks_no_connection(server):
+def test_a_request_whose_client_left_mid_view_delays_no_later_request_and_leaks_no_connection(pooled, server):
     connection.close()
     with httpx.Client(base_url=server, timeout=0.3) as http:
         with pytest.raises(httpx.ReadTimeout):
