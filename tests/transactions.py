@@ -2,6 +2,8 @@
 execute wrapper on each connection counts a statement run in autocommit mode as one transaction, and an
 `atomic` block (whatever it runs) as one when it commits."""
 
+import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,3 +65,19 @@ async def counter_on_writer_thread(counter: TransactionCounter) -> None:
     """Counts on the thread of this event loop's event writer, too."""
     writer = event_writer()
     await writer.loop.run_in_executor(writer.executor, lambda: counter.install(connections["default"]))
+
+
+async def counter_on_pooled_threads(counter: TransactionCounter) -> None:
+    """Counts on every thread of this event loop's default executor, too: run starts and a run's steps
+    go there. (On Postgres their connections come from the pool, and count from `connection_created`; a
+    SQLite connection stays with its thread.) Each thread installs once: all of them wait at a barrier, so
+    none takes a second one."""
+    loop = asyncio.get_running_loop()
+    workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default size
+    barrier = threading.Barrier(workers, timeout=10)
+
+    def install() -> None:
+        counter.install(connections["default"])
+        barrier.wait()
+
+    await asyncio.gather(*(loop.run_in_executor(None, install) for _ in range(workers)))

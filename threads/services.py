@@ -26,7 +26,8 @@ from threads.engine.db import connection_release
 from threads.engine.events import RUN_CANCELLED, RUN_CREATED, RUN_FAILED, Event
 from threads.engine.loop import Claim, run_claim_finish
 from threads.engine.publisher import run_terminate
-from threads.models import Message, Run, RunEvent, Thread, ThreadSummary
+from threads.engine.rows import events_store, rows_insert
+from threads.models import Message, Run, Thread, ThreadSummary
 from threads.quotas import quota_check_start
 from threads.recovery import run_orphan_fail
 
@@ -134,7 +135,7 @@ def _run_create_once(
         with transaction.atomic():
             if new_thread:
                 # A thread made for this run (/v1/chat): created with it.
-                thread.save(force_insert=True)
+                rows_insert([thread])
             else:
                 # Writing the thread row first takes its lock on every database (a row lock on Postgres,
                 # the write lock on SQLite, which would otherwise fail a read lock's upgrade instead of
@@ -165,7 +166,7 @@ def _run_create_once(
                 run.status = Run.Status.IN_PROGRESS
                 run.started_at = run.heartbeat_at = now
                 run.worker_id = worker_id
-            run.save(force_insert=True)
+            rows_insert([run])
             queued = run
             if worker_id is not None:
                 # The caller keeps the run as created (queued, as `run.created` says); the executor gets
@@ -177,9 +178,8 @@ def _run_create_once(
                     None,
                     "",
                 )
-            message = Message.objects.create(
-                thread=thread, run=run, role=Message.Role.USER, content=task, parts=parts
-            )
+            message = Message(thread=thread, run=run, role=Message.Role.USER, content=task, parts=parts)
+            rows_insert([message])
             created = event_build(
                 type=RUN_CREATED, thread_id=thread.pk, run_id=run.pk, seq=1, status="queued"
             )
@@ -191,9 +191,7 @@ def _run_create_once(
                 )
                 if claim.in_progress is not None:
                     events.append(claim.in_progress)
-            RunEvent.objects.bulk_create(
-                RunEvent(run=run, seq=e["seq"], type=e["type"], payload=e) for e in events
-            )
+            events_store(events)
     except IntegrityError as exc:
         # Another request created the thread's active run between our check and insert.
         raise Conflict("This thread already has a run in progress.", code="run_active") from exc

@@ -10,7 +10,12 @@ from django.db.backends.signals import connection_created
 
 from tests.engine.support import assert_well_numbered, run_until_done, start
 from tests.fakes.openai_server import text
-from tests.transactions import counter_on_sync_thread, counter_on_writer_thread, transactions_counted
+from tests.transactions import (
+    counter_on_pooled_threads,
+    counter_on_sync_thread,
+    counter_on_writer_thread,
+    transactions_counted,
+)
 from threads import executors, services
 from threads.memory import DEFAULT_SYSTEM_PROMPT
 from threads.models import Message
@@ -30,6 +35,7 @@ async def test_a_simple_run_commits_three_transactions(llm, thread, fake_openai,
     with transactions_counted() as counter:
         await counter_on_sync_thread(counter)
         await counter_on_writer_thread(counter)
+        await counter_on_pooled_threads(counter)
         run = await start(thread, "How are you?")
         await executors.supervisor().runs[str(run.id)][0]
         committed = counter.committed

@@ -65,6 +65,7 @@ from threads.engine.llm import (
 )
 from threads.engine.metrics import run_metrics
 from threads.engine.publisher import RunPublisher
+from threads.engine.rows import events_store, rows_insert
 from threads.engine.writer import RunSuperseded
 from threads.memory import ContextPlan, context_plan, summary_update
 from threads.models import Message, Run, RunEvent
@@ -188,8 +189,7 @@ def _run_claim(run_id: UUID, worker_id: str) -> Claim | None:
             next_seq = (RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0) + 1
             claim = run_claim_finish(run, next_seq, quota=quota_for_user(run.thread.owner_id))
             if claim.in_progress is not None:
-                event = claim.in_progress
-                RunEvent.objects.create(run_id=run.id, seq=event["seq"], type=event["type"], payload=event)
+                events_store([claim.in_progress])
         return claim
     finally:
         connection_release()
@@ -229,11 +229,7 @@ def runs_claim_queued(worker_id: str, limit: int) -> list[Claim]:
                 )
                 quota = quota_for_user(run.thread.owner_id)
                 claims.append(run_claim_finish(run, (last_seqs.get(run.pk) or 0) + 1, quota=quota))
-            RunEvent.objects.bulk_create(
-                RunEvent(run_id=e["run_id"], seq=e["seq"], type=e["type"], payload=e)
-                for e in (claim.in_progress for claim in claims)
-                if e is not None
-            )
+            events_store(claim.in_progress for claim in claims if claim.in_progress is not None)
         return claims
     finally:
         connection_release()
@@ -249,7 +245,7 @@ def _llm_config_for(run: Run) -> LLMConfig:
 def _assistant_message_store(
     run: Run, content: str, tool_calls: list[ToolCallRequest], usage: Usage, *, incomplete: bool = False
 ) -> Message:
-    return Message.objects.create(
+    message = Message(
         thread_id=run.thread_id,
         run=run,
         role=Message.Role.ASSISTANT,
@@ -259,19 +255,23 @@ def _assistant_message_store(
         completion_tokens=usage["completion_tokens"],
         incomplete=incomplete,
     )
+    rows_insert([message])
+    return message
 
 
 def _tool_messages_store(run: Run, answers: list[tuple[ToolCallRequest, str]]) -> None:
-    Message.objects.bulk_create(
-        Message(
-            thread_id=run.thread_id,
-            run=run,
-            role=Message.Role.TOOL,
-            content=content,
-            tool_call_id=call.id,
-            name=call.name[:100],
-        )
-        for call, content in answers
+    rows_insert(
+        [
+            Message(
+                thread_id=run.thread_id,
+                run=run,
+                role=Message.Role.TOOL,
+                content=content,
+                tool_call_id=call.id,
+                name=call.name[:100],
+            )
+            for call, content in answers
+        ]
     )
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from threads.engine.broadcast import event_build
 from threads.engine.events import MESSAGE_DELTA, TERMINAL_EVENT_TYPES, Event
+from threads.engine.rows import events_store
 from threads.engine.writer import RunSuperseded, event_writer
 from threads.models import Run, RunEvent
 
@@ -69,14 +70,11 @@ def run_terminate(
             seq_hint = preceding[-1]["seq"] + 1
         if seq_hint is not None:
             event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=seq_hint, **fields)
-            rows = [
-                RunEvent(run_id=run_id, seq=e["seq"], type=e["type"], payload=e)
-                for e in [*(preceding or []), event]
-            ]
+            events = [*(preceding or []), event]
             if preceding:
                 # Their seq taken: the whole transaction is undone (the run stays as the other one left it).
                 try:
-                    RunEvent.objects.bulk_create(rows)
+                    events_store(events)
                 except IntegrityError as exc:
                     raise RunSuperseded(str(run_id)) from exc
                 return event
@@ -84,7 +82,7 @@ def run_terminate(
             # keeps the transaction usable for that).
             try:
                 with transaction.atomic():
-                    RunEvent.objects.bulk_create(rows)
+                    events_store(events)
                 return event
             except IntegrityError:
                 pass
@@ -100,7 +98,7 @@ def event_append(*, run_id: UUID, thread_id: UUID, type: str, fields: dict[str, 
         event = event_build(type=type, thread_id=thread_id, run_id=run_id, seq=next_seq, **fields)
         try:
             with transaction.atomic():
-                RunEvent.objects.create(run_id=run_id, seq=event["seq"], type=type, payload=event)
+                events_store([event])
         except IntegrityError:
             continue
         return event

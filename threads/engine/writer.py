@@ -28,7 +28,7 @@ from django.db import IntegrityError, connection, transaction
 from threads.engine.broadcast import events_broadcast
 from threads.engine.db import connection_release
 from threads.engine.events import Event
-from threads.models import RunEvent
+from threads.engine.rows import events_store
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +48,6 @@ class _Write:
     step: WriteStep | None
     done: asyncio.Future[Any]
     stored: list[Event] = field(default_factory=list)
-
-
-def _rows(writes: list[_Write]) -> list[RunEvent]:
-    return [
-        RunEvent(run_id=write.run_id, seq=e["seq"], type=e["type"], payload=e)
-        for write in writes
-        for e in write.events
-    ]
 
 
 def _write_apply(write: _Write) -> Any:
@@ -86,7 +78,7 @@ def _writes_store(writes: list[_Write]) -> list[tuple[bool, Any]]:
             with transaction.atomic():
                 _commit_without_fsync(writes)
                 results = [_write_apply(write) for write in writes]
-                RunEvent.objects.bulk_create(_rows(writes))
+                events_store(event for write in writes for event in write.events)
             return [(True, result) for result in results]
         except Exception as exc:
             if len(writes) == 1:
@@ -97,7 +89,7 @@ def _writes_store(writes: list[_Write]) -> list[tuple[bool, Any]]:
                 with transaction.atomic():
                     _commit_without_fsync([write])
                     result = _write_apply(write)
-                    RunEvent.objects.bulk_create(_rows([write]))
+                    events_store(write.events)
                 outcomes.append((True, result))
             except Exception as exc:
                 outcomes.append((False, _write_failure(write, exc)))
