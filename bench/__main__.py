@@ -115,7 +115,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="write a pyinstrument profile of the server's processes per scenario to <output>/profiles",
+        help="write a CPU profile (yappi) of the server's processes per scenario to <output>/profiles",
     )
     parser.add_argument(
         "--database-url",

@@ -1,4 +1,4 @@
-"""`--profile`: a pyinstrument profile of the measured server's processes for each scenario.
+"""`--profile`: a CPU profile (yappi, every thread) of the measured server's processes for each scenario.
 
 The server then serves `bench.profiled_asgi:application`, which starts profiling on SIGUSR1 and writes the
 profile on SIGUSR2 (see that module). Only uvicorn's processes are profiled, never `runworker` processes.
