@@ -135,9 +135,9 @@ class RunFollower:
             next_ping = time.monotonic() + self.heartbeat_seconds
             while True:
                 try:
-                    live = await asyncio.wait_for(
-                        subscription.get(), timeout=max(0.0, next_ping - time.monotonic())
-                    )
+                    # A timeout scope, not `wait_for`, which would wrap every wait in a task of its own.
+                    async with asyncio.timeout(max(0.0, next_ping - time.monotonic())):
+                        live = await subscription.get()
                 except TimeoutError:
                     next_ping = time.monotonic() + self.heartbeat_seconds
                     yield None
