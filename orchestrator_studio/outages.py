@@ -1,7 +1,8 @@
 """Which error means which outside system of the server's own is down, as the API's 503.
 
 The database (Django's wrapped driver errors: a refused or lost connection, a pool with no connection to
-give within its timeout) and Redis (the shared cache, the channel layers) fail whatever uses them at the
+give within its timeout, which says so: the database is up, this server's connections are all in use) and
+Redis (the shared cache, the channel layers) fail whatever uses them at the
 moment; the exception handler (DRF views) and the project's 500 handler (everything else) answer such a
 failure with a 503 naming what is down, never a 500. What does not need the failing system goes on working
 (API tokens, for one, are read from the database when the cache is down: `auth.user_for_token`).
@@ -10,6 +11,7 @@ failure with a 503 naming what is down, never a 500. What does not need the fail
 import traceback
 
 from django.db import InterfaceError, OperationalError
+from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
 from orchestrator_studio.errors import ServiceUnavailable
@@ -28,6 +30,12 @@ def _raised_by_channel_layer(exc: BaseException) -> bool:
 def outage_error(exc: BaseException) -> ServiceUnavailable | None:
     """The 503 to answer `exc` with when it says the database or Redis is unreachable; None otherwise."""
     if isinstance(exc, OperationalError | InterfaceError):
+        if isinstance(exc.__cause__, PoolTimeout):
+            return ServiceUnavailable(
+                "Every database connection of this server is in use at the moment "
+                "(DATABASE_POOL_MAX_SIZE); try again shortly.",
+                code="database_unavailable",
+            )
         return ServiceUnavailable(
             "The database cannot be reached at the moment; try again shortly.", code="database_unavailable"
         )

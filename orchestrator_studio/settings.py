@@ -104,13 +104,19 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 # On Postgres, connections can come from a pool (Django's own, psycopg-pool): opening one costs ~2-5 ms and a
-# backend process, which every request and every run paid with CONN_MAX_AGE = 0. A run gives its
-# connection back after each database step, but a request keeps its one until it ends (a /v1/chat waiting
-# for its run, an SSE stream): the pool must exceed the number of such requests one process serves at once,
-# or they wait (up to `timeout`) for each other. Every process (server, run workers, the tests' servers)
-# has its own pool and they share Postgres' max_connections (100 by default); a pool only grows under load
-# and closes connections idle for `max_idle` seconds. Without a pool, every running run would hold a
-# connection of its own: a few hundred concurrent runs exhaust max_connections. 0 turns the pool off.
+# backend process, which every request and every run paid with CONN_MAX_AGE = 0. A connection is held only
+# for a database step, never while something waits: a run gives it back after each step (its start and end
+# transactions, its context reads), the event writer after each flush, a websocket after each frame, an SSE
+# stream and a /v1/chat waiting for its run after their reads. So live streams need as many connections as
+# there are database steps in flight at once (the event loop's default executor, the writer, the websocket
+# frames and HTTP requests being handled), not one each. A step that finds every connection in use waits up
+# to `timeout` for one, then answers 503 database_unavailable naming the pool (a websocket frame gets that
+# error frame): a burst of a thousand sockets' frames at once on a loaded machine can reach it, which says
+# to add processes (each has its own pool) rather than to wait longer. Every process (server, run workers,
+# the tests' servers) has its own pool and they share Postgres' max_connections (100 by default); a pool
+# only grows under load and closes connections idle for `max_idle` seconds. Without a pool, every running
+# run would hold a connection of its own: a few hundred concurrent runs exhaust max_connections. 0 turns the
+# pool off.
 DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=20)
 # Postgres down (or a full pool): a request waits this long for a connection, new or pooled, and then answers
 # 503 database_unavailable (see orchestrator_studio/outages.py) rather than hanging on.

@@ -9,7 +9,10 @@ replays the stored ones or a run starts: a run the socket starts itself is follo
 so a client never misses the beginning of its own run.
 
 The database work of a handshake or a client frame runs on a sync thread of its own (`own_sync_thread`),
-not on the one thread asgiref shares between every socket of the process.
+not on the one thread asgiref shares between every socket of the process. When the database (or Redis) is
+down, or every connection of the process's pool is in use, a frame is answered with the error the REST API
+gives as a 503 (`database_unavailable`, ...) and the socket stays open; a handshake is accepted to send that
+error, then closed with 1013 (try again later).
 """
 
 import asyncio
@@ -26,6 +29,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from orchestrator_studio.errors import DomainError, NotFound, ValidationFailed, error_body
 from orchestrator_studio.inputs import validated
 from orchestrator_studio.json_limits import loads_bounded
+from orchestrator_studio.outages import outage_error
 from threads import services
 from threads.approvals import decisions_parse
 from threads.engine.events import Event
@@ -43,6 +47,8 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_THROTTLED = 4429
+# RFC 6455's "Try Again Later": a dependency of the server is down or saturated.
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def _thread_for_socket(user: AbstractBaseUser, raw_id: str) -> tuple[Thread | None, int | None]:
@@ -104,10 +110,19 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         self.relaying = asyncio.Lock()
         self.relay: asyncio.Task[None] | None = None
         async with own_sync_thread():
-            await self._connect()
+            try:
+                await self._connect()
+            except Exception as exc:
+                outage = outage_error(exc)
+                if outage is None:
+                    raise
+                await self._refuse_unavailable(outage)
 
     async def _connect(self) -> None:
         user = self.scope.get("user")
+        if self.scope.get("outage") is not None:
+            await self._refuse_unavailable(self.scope["outage"])
+            return
         if self.scope.get("auth_retry_after"):
             await self._refuse(CLOSE_THROTTLED)
             return
@@ -128,6 +143,15 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         # Accepted first so that the client sees the close code; a refused handshake would only say 403.
         await self.accept()
         await self.close(code=code)
+
+    async def _refuse_unavailable(self, outage: DomainError) -> None:
+        logger.warning("websocket handshake of thread %s refused: %s", self.thread_id, outage.code)
+        if self.subscription is not None:
+            await self.subscription.close()
+            self.subscription = None
+        await self.accept()
+        await self.send_json({"type": "error", "error": outage.as_error()})
+        await self.close(code=CLOSE_TRY_AGAIN_LATER)
 
     async def disconnect(self, code: int) -> None:
         if self.relay is not None:
@@ -187,7 +211,14 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
                 await handler(content)
         except DomainError as exc:
             await self.send_json({"type": "error", "error": exc.as_error()})
-        except Exception:
+        except Exception as exc:
+            outage = outage_error(exc)
+            if outage is not None:
+                logger.warning(
+                    "websocket %s frame of thread %s: %s", content["type"], self.thread_id, outage.code
+                )
+                await self.send_json({"type": "error", "error": outage.as_error()})
+                return
             logger.exception("websocket %s frame failed on thread %s", content["type"], self.thread_id)
             await self.send_error("internal_error", "The server could not handle this frame.")
 

@@ -23,6 +23,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 
 from orchestrator_studio.auth import token_from_header, user_for_token_from
+from orchestrator_studio.outages import outage_error
 from orchestrator_studio.throttle import AuthThrottled
 
 
@@ -61,14 +62,22 @@ class TokenAuthMiddleware(BaseMiddleware):
         # Self-contained (its connection is closed after it), so any pool thread will do: handshakes of many
         # sockets must not queue on asgiref's one shared sync thread.
         lookup = database_sync_to_async(user_for_token_from, thread_sensitive=False)
+        user = None
         try:
-            user = await lookup(raw, address) if raw else None
+            if raw:
+                user = await lookup(raw, address)
+            elif raw is None and scope.get("session") is not None:
+                session_user = await get_user(scope)
+                user = session_user if session_user.is_active and session_user.is_staff else None
         except AuthThrottled as exc:
-            user = None
             scope = dict(scope, auth_retry_after=exc.retry_after)
-        if raw is None and scope.get("session") is not None:
-            session_user = await get_user(scope)
-            user = session_user if session_user.is_active and session_user.is_staff else None
+        except Exception as exc:
+            # The database down, or every connection of this server's pool in use: the consumer accepts the
+            # socket to say so, then closes it (a failed handshake would tell the client nothing).
+            outage = outage_error(exc)
+            if outage is None:
+                raise
+            scope = dict(scope, outage=outage)
         scope = dict(scope, user=user or AnonymousUser())
         return await super().__call__(scope, receive, send)
 

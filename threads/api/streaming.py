@@ -7,6 +7,7 @@ parsing and errors follow the rest of the API (token header, `{"error": ...}` en
 
 import functools
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import aclosing
 from typing import Any
@@ -30,10 +31,12 @@ from orchestrator_studio.errors import (
 )
 from orchestrator_studio.inputs import validated
 from orchestrator_studio.json_limits import loads_bounded
+from orchestrator_studio.outages import outage_error
 from orchestrator_studio.throttle import client_address
 from registry.selectors import llm_config_default
 from threads import services
 from threads.api.serializers import ChatSerializer
+from threads.engine.db import connection_release
 from threads.engine.events import Event, is_terminal
 from threads.event_hub import event_hub
 from threads.follow import RunFollower
@@ -41,8 +44,19 @@ from threads.inputs import RunExecuteSerializer, run_options
 from threads.models import Run, Thread
 from threads.selectors import run_latest, threads_visible_to, tool_calls_in
 
+logger = logging.getLogger(__name__)
+
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 JSON_CONTENT_TYPES = ("application/json",)
+
+
+def _token_user(raw: str, address: str | None) -> Any:
+    try:
+        return user_for_token_from(raw, address)
+    finally:
+        # These views then wait for seconds or minutes (a stream, a run): a connection kept by the request's
+        # thread until the request ends would be one of the pool's for all that time.
+        connection_release()
 
 
 def _unauthorized(message: str) -> JsonResponse:
@@ -63,7 +77,7 @@ def async_api_view(view: AsyncView) -> AsyncView:
         if raw is None:
             return _unauthorized("Authorization header must be 'Bearer <token>'.")
         try:
-            user = await sync_to_async(user_for_token_from)(raw, client_address(request))
+            user = await sync_to_async(_token_user)(raw, client_address(request))
             if user is None:
                 return _unauthorized("Invalid or expired token.")
             request.user = user
@@ -135,10 +149,25 @@ def sse_frame(event: Event) -> bytes:
 SSE_PING = b": ping\n\n"
 
 
+def sse_error_frame(error: DomainError) -> bytes:
+    data = json.dumps({"error": error.as_error()}, separators=(",", ":"))
+    return f"event: error\ndata: {data}\n\n".encode()
+
+
 async def sse_frames(follower: RunFollower) -> AsyncIterator[bytes]:
+    """The stream's frames; when the store or the channel layer cannot be reached mid-stream (the status
+    was sent already), an `error` frame with the 503's error ends it: the client resumes after the last
+    `id` it got (an EventSource does so by itself)."""
     async with aclosing(follower.__aiter__()) as items:
-        async for item in items:
-            yield SSE_PING if item is None else sse_frame(item)
+        try:
+            async for item in items:
+                yield SSE_PING if item is None else sse_frame(item)
+        except Exception as exc:
+            outage = outage_error(exc)
+            if outage is None:
+                raise
+            logger.warning("SSE stream of run %s ended: %s", follower.run_id, outage.code)
+            yield sse_error_frame(outage)
 
 
 def sse_response(follower: RunFollower) -> StreamingHttpResponse:
@@ -178,13 +207,19 @@ def _run_to_stream(thread: Thread, run_id: str | None) -> Run:
     return run
 
 
+def _stream_target(user: AbstractBaseUser | AnonymousUser, thread_id: UUID, run_id: str | None) -> Run:
+    try:
+        return _run_to_stream(visible_thread(user, thread_id), run_id)
+    finally:
+        connection_release()  # the stream reads the store with connections of its own
+
+
 @async_api_view
 @require_GET
 async def agent_stream(request: HttpRequest, thread_id: UUID) -> HttpResponseBase:
-    thread = await sync_to_async(visible_thread)(request.user, thread_id)
     after = _resume_point(request)
-    run = await sync_to_async(_run_to_stream)(thread, request.GET.get("run_id"))
-    return sse_response(RunFollower(thread_id=thread.id, run_id=run.id, after_seq=after))
+    run = await sync_to_async(_stream_target)(request.user, thread_id, request.GET.get("run_id"))
+    return sse_response(RunFollower(thread_id=run.thread_id, run_id=run.id, after_seq=after))
 
 
 # --- /v1/chat ---------------------------------------------------------------------------------------
@@ -231,9 +266,13 @@ def chat_answer(run: Run, events: list[Event]) -> dict[str, Any]:
 def _chat_input(
     user: AbstractBaseUser | AnonymousUser, body: dict[str, Any]
 ) -> tuple[dict[str, Any], Thread]:
-    """The validated /v1/chat input and its thread, in one step on a thread (both may read the database)."""
-    data = validated(ChatSerializer, body)
-    return data, _chat_thread(user, data)
+    """The validated /v1/chat input and its thread, in one step on a thread (both may read the database);
+    its connection goes back to the pool before the run is started and waited for."""
+    try:
+        data = validated(ChatSerializer, body)
+        return data, _chat_thread(user, data)
+    finally:
+        connection_release()
 
 
 @async_api_view
