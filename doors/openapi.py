@@ -200,33 +200,48 @@ USAGE = {
         name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")
     },
 }
+
+
+def _completion_head(object: str, id_description: str | None = None) -> dict[str, Any]:
+    """The first properties of a completion and of each chunk of a streamed one."""
+    id_schema: dict[str, Any] = {"type": "string"}
+    if id_description:
+        id_schema["description"] = id_description
+    return {
+        "id": id_schema,
+        "object": {"const": object},
+        "created": {"type": "integer"},
+        "model": {"type": "string"},
+    }
+
+
+def _choices(part: str, schema: dict[str, Any], finish_reason: dict[str, Any]) -> dict[str, Any]:
+    """`choices`: each its `index`, the message (a completion's) or the delta (a chunk's) as `part`, and its
+    `finish_reason`."""
+    return {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["index", part, "finish_reason"],
+            "properties": {"index": {"type": "integer"}, part: schema, "finish_reason": finish_reason},
+        },
+    }
+
+
 CHAT_COMPLETION = {
     "type": "object",
     "required": ["id", "object", "created", "model", "choices", "usage", "orchestrator"],
     "properties": {
-        "id": {"type": "string", "description": "`chatcmpl-` and the run's id."},
-        "object": {"const": "chat.completion"},
-        "created": {"type": "integer"},
-        "model": {"type": "string"},
-        "choices": {
-            "type": "array",
-            "items": {
+        **_completion_head("chat.completion", "`chatcmpl-` and the run's id."),
+        "choices": _choices(
+            "message",
+            {
                 "type": "object",
-                "required": ["index", "message", "finish_reason"],
-                "properties": {
-                    "index": {"type": "integer"},
-                    "message": {
-                        "type": "object",
-                        "required": ["role", "content"],
-                        "properties": {"role": {"const": "assistant"}, "content": {"type": "string"}},
-                    },
-                    "finish_reason": {
-                        "enum": ["stop", "length"],
-                        "description": "`length` when the run hit its step limit.",
-                    },
-                },
+                "required": ["role", "content"],
+                "properties": {"role": {"const": "assistant"}, "content": {"type": "string"}},
             },
-        },
+            {"enum": ["stop", "length"], "description": "`length` when the run hit its step limit."},
+        ),
         "usage": _ref("ChatUsage"),
         "system_fingerprint": {"type": "null"},
         "orchestrator": _ref("OrchestratorRun"),
@@ -241,25 +256,12 @@ CHAT_CHUNK = {
     "[DONE].",
     "required": ["id", "object", "created", "model", "choices"],
     "properties": {
-        "id": {"type": "string"},
-        "object": {"const": "chat.completion.chunk"},
-        "created": {"type": "integer"},
-        "model": {"type": "string"},
-        "choices": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["index", "delta", "finish_reason"],
-                "properties": {
-                    "index": {"type": "integer"},
-                    "delta": {
-                        "type": "object",
-                        "properties": {"role": {"const": "assistant"}, "content": {"type": "string"}},
-                    },
-                    "finish_reason": {"enum": ["stop", "length", None]},
-                },
-            },
-        },
+        **_completion_head("chat.completion.chunk"),
+        "choices": _choices(
+            "delta",
+            {"type": "object", "properties": {"role": {"const": "assistant"}, "content": {"type": "string"}}},
+            {"enum": ["stop", "length", None]},
+        ),
         "usage": {"oneOf": [_ref("ChatUsage"), {"type": "null"}]},
         "orchestrator": _ref("OrchestratorRun"),
     },

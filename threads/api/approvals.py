@@ -4,29 +4,19 @@ executor the run a decision resumes is a task of the server's event loop."""
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.views.decorators.http import require_POST
 
-from orchestrator_studio.errors import NotFound, ValidationFailed
+from orchestrator_studio.errors import ValidationFailed
 from threads import services
-from threads.api.streaming import async_api_view, json_body
+from threads.api.streaming import async_api_view, json_body, visible_run
 from threads.approvals import decisions_parse
-from threads.models import Run
-from threads.selectors import runs_visible_to
-
-
-def _visible_run(user: AbstractBaseUser | AnonymousUser, run_id: UUID) -> Run:
-    run = runs_visible_to(user).filter(pk=run_id).first()
-    if run is None:
-        raise NotFound("Run not found.")
-    return run
 
 
 @async_api_view
 @require_POST
 async def run_approve(request: HttpRequest, run_id: UUID) -> HttpResponseBase:
-    run = await sync_to_async(_visible_run)(request.user, run_id)
+    run = await sync_to_async(visible_run)(request.user, run_id)
     body = json_body(request)
     unknown = sorted(set(body) - {"decisions"})
     if unknown:

@@ -10,13 +10,14 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -42,9 +43,11 @@ from threads.event_hub import event_hub
 from threads.follow import RunFollower
 from threads.inputs import RunExecuteSerializer, run_options
 from threads.models import Run, Thread
-from threads.selectors import run_latest, threads_visible_to, tool_calls_in
+from threads.selectors import run_latest, runs_visible_to, threads_visible_to, tool_calls_in
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=Model)
 
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 JSON_CONTENT_TYPES = ("application/json",)
@@ -110,11 +113,20 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
+def _found(rows: QuerySet[T], pk: UUID, missing: str) -> T:
+    """The row `pk` of `rows` (what the user may see), or a 404: another user's looks like none at all."""
+    row = rows.filter(pk=pk).first()
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
 def visible_thread(user: AbstractBaseUser | AnonymousUser, thread_id: UUID) -> Thread:
-    thread = threads_visible_to(user).filter(pk=thread_id).first()
-    if thread is None:
-        raise NotFound("Thread not found.")
-    return thread
+    return _found(threads_visible_to(user), thread_id, "Thread not found.")
+
+
+def visible_run(user: AbstractBaseUser | AnonymousUser, run_id: UUID) -> Run:
+    return _found(runs_visible_to(user), run_id, "Run not found.")
 
 
 def _run_queued(run: Run) -> dict[str, Any]:
@@ -195,12 +207,10 @@ def _resume_point(request: HttpRequest) -> int:
 def _run_to_stream(thread: Thread, run_id: str | None) -> Run:
     if run_id:
         try:
-            run = thread.runs.filter(pk=UUID(run_id)).first()
+            pk = UUID(run_id)
         except ValueError:
-            run = None
-        if run is None:
-            raise NotFound("Run not found in this thread.")
-        return run
+            raise NotFound("Run not found in this thread.") from None
+        return _found(thread.runs.all(), pk, "Run not found in this thread.")
     run = run_latest(thread=thread)
     if run is None:
         raise NotFound("This thread has no run yet.")
