@@ -24,6 +24,7 @@ from django.db import connections
 
 from orchestrator_studio.auth import token_from_header, user_for_token_from
 from orchestrator_studio.outages import outage_error
+from orchestrator_studio.request_threads import RequestExecutors
 from orchestrator_studio.throttle import AuthThrottled
 
 
@@ -37,19 +38,28 @@ def _raw_token(scope: dict[str, Any]) -> str | None:
     return None
 
 
+# The threads of websocket handshakes and frames: pooled as HTTP requests' are (request_threads.py).
+_frame_executors = RequestExecutors()
+
+
 @contextlib.asynccontextmanager
 async def own_sync_thread() -> AsyncIterator[None]:
     """Thread-sensitive sync calls (the ORM) made inside run on a sync thread of their own.
 
     Channels opens no `ThreadSensitiveContext` per consumer (Django does per request), so the database work
-    of every socket of the process would queue on asgiref's one shared sync thread. The thread ends with
-    the block: its database connection is closed (back to the pool) first, as Django does after a request.
+    of every socket of the process would queue on asgiref's one shared sync thread. The thread is lent
+    from a pool for the block (no thread started and joined per frame); its database connection is closed
+    (back to the pool) at the end, as Django does after a request.
     """
-    async with ThreadSensitiveContext():
-        try:
-            yield
-        finally:
-            await sync_to_async(connections.close_all)()
+    executor = _frame_executors.take()
+    try:
+        async with ThreadSensitiveContext(executor=executor):
+            try:
+                yield
+            finally:
+                await sync_to_async(connections.close_all)()
+    finally:
+        _frame_executors.give_back(executor)
 
 
 class TokenAuthMiddleware(BaseMiddleware):
