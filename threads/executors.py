@@ -98,9 +98,7 @@ class RunSupervisor:
             return existing[0]
         control = RunControl()
         # A fresh context: the run must not belong to the request (or message) that started it.
-        task = self.loop.create_task(
-            run_execute(run_id, control=control, claim=claim), context=contextvars.Context()
-        )
+        task = self.loop.create_task(run_execute(claim, control=control), context=contextvars.Context())
         self.runs[key] = (task, control)
         task.add_done_callback(lambda done: self._forget(key, done))
         if self._watcher is None or self._watcher.done():

@@ -15,7 +15,6 @@ from tests.fakes.openai_server import call, text, tool_calls
 from tests.threads_api.conftest import async_client, execute, open_socket
 from threads import executors, services
 from threads.approvals import Decision, approvals_expire
-from threads.engine import loop
 from threads.models import Message, ToolCallApproval
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -222,8 +221,7 @@ async def test_a_run_resumed_while_its_claim_is_slow_is_not_stopped_by_the_watch
 
         return slow
 
-    # Both ways a queued run can be claimed: by the executor that resumes it, or by a scheduler's claim.
-    monkeypatch.setattr(loop, "_run_claim", slowed(loop._run_claim))
+    # The one way a queued run is claimed: by a scheduler, from the queue.
     monkeypatch.setattr(executors, "runs_claim_queued", slowed(executors.runs_claim_queued))
     applied = await services.arun_approve(
         run=run, user=thread.owner, decisions=[Decision("call_refund", approve=True)]

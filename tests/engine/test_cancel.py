@@ -11,7 +11,7 @@ from tests.engine.support import assert_well_numbered, listening, refreshed, run
 from tests.fakes.openai_server import text, tool_call
 from tests.fakes.scripted_reply import hang_reply
 from threads import executors, services
-from threads.engine.loop import run_execute
+from threads.engine.loop import runs_claim_queued
 from threads.models import Run, RunEvent, Thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,8 +82,8 @@ async def test_a_queued_run_is_cancelled_at_once_and_never_executes(llm, thread,
     run = await sync_to_async(services.run_create)(thread=thread, task="never mind", options={})
 
     run = await sync_to_async(services.run_cancel)(run=run)
-    # The executor's claim finds it cancelled: it returns at once.
-    await run_execute(run.id)
+    # No executor's claim takes it any more.
+    assert await sync_to_async(runs_claim_queued)("some-worker", 10) == []
 
     assert run.status == "cancelled"
     types = [event.type async for event in RunEvent.objects.filter(run=run).order_by("seq")]

@@ -36,8 +36,8 @@ from registry.models import LLMConfig
 from registry.selectors import llm_config_default
 from threads.engine import approval
 from threads.engine.approval import PauseOutcome, RunPaused
-from threads.engine.broadcast import event_broadcast, event_build
-from threads.engine.control import CANCEL, SUPERSEDED, RunControl, worker_identity
+from threads.engine.broadcast import event_build
+from threads.engine.control import CANCEL, SUPERSEDED, RunControl
 from threads.engine.db import connection_release
 from threads.engine.events import (
     CONTEXT_TRIMMED,
@@ -174,27 +174,6 @@ def run_claim_finish(
     )
 
 
-def _run_claim(run_id: UUID, worker_id: str) -> Claim | None:
-    """Take a queued run (None when it is not queued any more: cancelled, or another worker has it), in one
-    transaction with its `run.in_progress` and the read of its context."""
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            claimed = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
-                status=Run.Status.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
-            )
-            if not claimed:
-                return None
-            run = Run.objects.select_related("thread", "llm_config").get(pk=run_id)
-            next_seq = (RunEvent.objects.filter(run_id=run_id).aggregate(last=Max("seq"))["last"] or 0) + 1
-            claim = run_claim_finish(run, next_seq, quota=quota_for_user(run.thread.owner_id))
-            if claim.in_progress is not None:
-                events_store([claim.in_progress])
-        return claim
-    finally:
-        connection_release()
-
-
 def runs_claim_queued(worker_id: str, limit: int) -> list[Claim]:
     """Take up to `limit` queued runs, oldest first, in one transaction: the queue of the worker executor.
     `FOR UPDATE SKIP LOCKED` lets executors claim at once without waiting for or taking each other's runs
@@ -304,16 +283,10 @@ async def _db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 # --- the run ------------------------------------------------------------------------------------------
 
 
-async def run_execute(run_id: UUID, *, control: RunControl | None = None, claim: Claim | None = None) -> None:
-    """Execute a run to its terminal event: a queued one (returns at once when it is not queued any more),
-    or one its creator already claimed for this process (`claim`, the inline executor)."""
+async def run_execute(claim: Claim, *, control: RunControl | None = None) -> None:
+    """Execute a run claimed for this process (by its creator with the inline executor, or from the queue,
+    `runs_claim_queued`) to its terminal event."""
     control = control or RunControl()
-    if claim is None:
-        claim = await _db(_run_claim, run_id, worker_identity())
-        if claim is None:
-            return
-        if claim.in_progress is not None:
-            await event_broadcast(claim.in_progress)
     run = claim.run
     publisher = RunPublisher(run_id=run.id, thread_id=run.thread_id, next_seq=claim.next_seq)
     state = RunState(model=run.llm_model, token_budget=claim.token_budget)
