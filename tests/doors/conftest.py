@@ -2,21 +2,16 @@
 uvicorn on loopback, with the LLM played by the fake OpenAI-compatible server."""
 
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from orchestrator_studio.asgi import application
 from registry.models import DataSource
-from tests.engine.test_worker import shared_database_url
-from tests.fakes.server import free_port, serve
+from tests.engine.processes import server_process
+from tests.fakes.server import serve
 from threads.models import Run
 
 
@@ -58,33 +53,5 @@ def second_process(server) -> Iterator[str]:
     knows of a run started by `server` it reads from Postgres and hears through the channel layer."""
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         pytest.skip("a second server process shares the tests' Postgres and Redis")
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": shared_database_url()}
-    command = [sys.executable, "-m", "uvicorn", "orchestrator_studio.asgi:application", "--host", "127.0.0.1"]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while not _answers(f"{base_url}/healthz"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"the second server did not start: {log.read().decode()[-2000:]}")
-                time.sleep(0.2)
-            yield base_url
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+    with server_process() as (base_url, _):
+        yield base_url
