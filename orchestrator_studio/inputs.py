@@ -1,6 +1,7 @@
 """Input the one way every door checks it: a DRF serializer's validated data, or `ValidationFailed` with the
 fields (which every error path turns into the same `validation_error` envelope)."""
 
+import threading
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -8,9 +9,32 @@ from rest_framework import serializers
 
 from orchestrator_studio.errors import ValidationFailed
 
+# What a validation leaves on a serializer: cleared before the serializer checks other data.
+_RESULTS = ("_validated_data", "_errors", "_data")
+_serializers = threading.local()
+
+
+def _serializer(serializer_class: type[serializers.Serializer], data: Any) -> serializers.Serializer:
+    """A serializer of `serializer_class` bound to `data`: one per class and thread, reused. DRF builds a
+    serializer's fields for every instance (a deep copy of each declared field, some ten times the cost of
+    checking a run's options), though checking data keeps no state on them: only the serializer's own
+    results, cleared here, differ from one input to the next."""
+    reusable: dict[type[serializers.Serializer], serializers.Serializer] | None
+    reusable = getattr(_serializers, "by_class", None)
+    if reusable is None:
+        reusable = _serializers.by_class = {}
+    serializer = reusable.get(serializer_class)
+    if serializer is None:
+        serializer = reusable[serializer_class] = serializer_class(data=data)
+        return serializer
+    for result in _RESULTS:
+        serializer.__dict__.pop(result, None)
+    serializer.initial_data = data
+    return serializer
+
 
 def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
+    serializer = _serializer(serializer_class, data)
     if not serializer.is_valid():
         fields = {
             str(name): [str(m) for m in (errors if isinstance(errors, list) else [errors])]
