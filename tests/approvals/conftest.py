@@ -44,18 +44,23 @@ def lookup_api() -> Iterator[tuple[RecordingApi, str]]:
         yield api, base_url
 
 
+def refund_tool_register(base_url: str) -> None:
+    """The `refund` HTTP tool (function `tool__refund`) at `base_url`, which requires approval."""
+    factories.tool(
+        save=True,
+        name="refund",
+        description="Refund an order.",
+        config={"base_url": base_url, "method": "POST", "timeout": 5},
+        requires_approval=True,
+    )
+
+
 @pytest.fixture
 def tools(db, refund_api, lookup_api) -> tuple[RecordingApi, RecordingApi]:
     """`tool__refund` (requires approval) and `tool__lookup`; returns their recording servers."""
     refunds, refund_url = refund_api
     lookups, lookup_url = lookup_api
-    factories.tool(
-        save=True,
-        name="refund",
-        description="Refund an order.",
-        config={"base_url": refund_url, "method": "POST", "timeout": 5},
-        requires_approval=True,
-    )
+    refund_tool_register(refund_url)
     factories.tool(
         save=True,
         name="lookup",

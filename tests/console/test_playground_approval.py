@@ -5,8 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.approvals.conftest import RecordingApi
-from tests.connectors import factories
+from tests.approvals.conftest import RecordingApi, refund_tool_register
 from tests.console.conftest import log_in
 from tests.fakes.openai_server import text, tool_call
 from tests.fakes.server import serve
@@ -19,13 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def refunds() -> Iterator[RecordingApi]:
     api = RecordingApi()
     with serve(api) as base_url:
-        factories.tool(
-            save=True,
-            name="refund",
-            description="Refund an order.",
-            config={"base_url": base_url, "method": "POST", "timeout": 5},
-            requires_approval=True,
-        )
+        refund_tool_register(base_url)
         yield api
 
 

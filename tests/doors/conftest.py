@@ -35,6 +35,18 @@ def crm(fake_datasource, db) -> DataSource:
     )
 
 
+@pytest.fixture
+def payroll(fake_datasource, db) -> DataSource:
+    """An HTTP datasource that needs a person's approval, `datasource__payroll`: never offered by a door."""
+    return DataSource.objects.create(
+        name="payroll",
+        type="http",
+        url=fake_datasource.base_url,
+        auth_token=fake_datasource.token,
+        requires_approval=True,
+    )
+
+
 def wait_run_status(run_id: str, statuses: tuple[str, ...], timeout: float = 15) -> Run:
     """Poll the database (as any process would) until the run reaches one of `statuses`."""
     deadline = time.monotonic() + timeout

@@ -6,7 +6,6 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from registry.models import DataSource
 from tests.fakes.openai_server import text, tool_call
 from threads.models import Run, Thread
 
@@ -173,17 +172,10 @@ async def test_a_body_over_the_limit_is_413_before_the_sdk_reads_it(server, user
 
 
 async def test_functions_that_need_approval_are_neither_listed_nor_called(
-    server, staff_client, llm, crm, fake_datasource, fake_openai
+    server, staff_client, llm, crm, payroll, fake_datasource, fake_openai
 ):
     from mcp.shared.exceptions import MCPError
 
-    await DataSource.objects.acreate(
-        name="payroll",
-        type="http",
-        url=fake_datasource.base_url,
-        auth_token=fake_datasource.token,
-        requires_approval=True,
-    )
     fake_openai.script(text("Nothing sensitive."))
     async with mcp_client(server, staff_client.raw_token) as client:
         listed = {tool.name for tool in (await client.list_tools()).tools}

@@ -7,7 +7,7 @@ import httpx
 import openai
 import pytest
 
-from registry.models import DataSource, LLMConfig
+from registry.models import LLMConfig
 from tests.conftest import FAKE_LLM_API_KEY
 from tests.fakes.openai_server import error, text, tool_call
 from threads.models import Message, Run, Thread
@@ -365,14 +365,7 @@ def test_each_chunk_is_flushed_as_the_llm_produces_it(client, llm, fake_openai):
     assert Message.objects.get(run_id=run_id, role="assistant").content == "First half. "
 
 
-def test_functions_that_need_approval_are_not_offered(client, llm, fake_openai, crm, fake_datasource):
-    DataSource.objects.create(
-        name="payroll",
-        type="http",
-        url=fake_datasource.base_url,
-        auth_token=fake_datasource.token,
-        requires_approval=True,
-    )
+def test_functions_that_need_approval_are_not_offered(client, llm, fake_openai, crm, payroll):
     fake_openai.script(text("Only the CRM here."))
 
     client.chat.completions.create(model="fake", messages=[{"role": "user", "content": "What can you read?"}])

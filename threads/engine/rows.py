@@ -37,14 +37,14 @@ def rows_insert(rows: Sequence[models.Model]) -> None:
     if not rows:
         return
     start, fields = _plan(type(rows[0]))
-    row_placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"  # one parameter per field
     for first in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
         batch = rows[first : first + MAX_ROWS_PER_STATEMENT]
         params: list[Any] = []
         for row in batch:
             params.extend(field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields)
         with connection.cursor() as cursor:
-            cursor.execute(start + ", ".join([row_placeholders] * len(batch)), params)
+            cursor.execute(start + ", ".join([row_sql] * len(batch)), params)
         for row in batch:
             row._state.adding = False
             row._state.db = connection.alias
